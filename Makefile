@@ -1,0 +1,56 @@
+# Slipway — one command each. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK := $(BIN)/slipway-stack
+MEMBERS := $(wildcard shared/pyproject.toml deploy/stack/pyproject.toml services/*/pyproject.toml)
+
+.PHONY: install up down status logs test test-fast lint fmt migrate bench clean
+
+install: $(STAMP) ## create the virtualenv and install every workspace package
+
+$(STAMP): pyproject.toml uv.lock $(MEMBERS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+	@echo "installing Slipway into $(VENV)…"
+	@$(BIN)/uv sync --frozen --python $(BIN)/python
+	@touch $(STAMP)
+
+up: install ## start Postgres, NATS and the six services; write .slipway/env
+	@$(STACK) up
+
+down: ## stop every Slipway process (data is kept in .slipway/)
+	@if [ -x $(STACK) ]; then $(STACK) down; else echo "nothing installed yet"; fi
+
+status: install ## show each component and whether it is ready
+	@$(STACK) status
+
+logs: install ## show the last lines of every log (make logs C=iam F=1 to follow one)
+	@$(STACK) logs $(C) $(if $(F),-f,)
+
+test: install ## the whole suite: import contracts, unit, integration and cross-service tests
+	@$(BIN)/lint-imports
+	@$(BIN)/pytest
+
+test-fast: install ## everything except the cross-service stack tests
+	@$(BIN)/pytest -m "not stack"
+
+lint: install ## format check, lint and type check
+	@$(BIN)/ruff format --check .
+	@$(BIN)/ruff check .
+	@$(BIN)/mypy shared/src services/*/src deploy/stack/src
+
+fmt: install
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+migrate: install ## apply every service's migrations to $DATABASE_URL
+	@$(BIN)/python -m slipway.migrate iam catalog builder deployer logs
+
+bench: install ## run the benchmarks under bench/
+	@for b in bench/*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+
+clean: down ## stop everything and delete the virtualenv and all local data
+	rm -rf $(VENV) .slipway

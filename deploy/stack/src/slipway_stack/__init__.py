@@ -1,0 +1,1 @@
+"""Embedded one-machine Slipway stack: Postgres, NATS and the six services as local processes."""

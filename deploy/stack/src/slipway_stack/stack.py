@@ -1,0 +1,330 @@
+"""The embedded stack: state directory, ports, start/stop of every component, bootstrap of the admin."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from slipway.principal import HEADER, service_principal, sign
+from slipway_stack.natsserver import NatsServer
+from slipway_stack.postgres import EmbeddedPostgres
+from slipway_stack.procs import alive, free_port, port_is_free, read_pid, start_detached, stop_pid, tail
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    name: str  # component name (log file, pid file)
+    module: str  # python -m <module>
+    env_prefix: str
+    default_port: int
+
+
+SERVICES = [
+    ServiceDef("iam", "iam", "IAM", 8101),
+    ServiceDef("catalog", "catalog", "CATALOG", 8102),
+    ServiceDef("builder", "builder", "BUILDER", 8103),
+    ServiceDef("deployer", "deployer", "DEPLOYER", 8104),
+    ServiceDef("logs", "logs", "LOGS", 8105),
+    ServiceDef("api-gateway", "gateway", "GATEWAY", 8100),
+]
+
+
+class StackSettings(BaseSettings):
+    """What an operator may set; everything else is chosen and remembered in `<state>/stack.json`."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    nats_url: str | None = Field(default=None, validation_alias="NATS_URL")
+    admin_email: str = Field(default="admin@slipway.local", validation_alias="SLIPWAY_ADMIN_EMAIL")
+    log_level: str = Field(default="INFO", validation_alias="SLIPWAY_LOG_LEVEL")
+    ready_timeout: float = Field(default=180.0, validation_alias="SLIPWAY_READY_TIMEOUT")
+
+
+class StackError(RuntimeError):
+    """A component failed; the message names it and its log file."""
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+class Stack:
+    def __init__(self, state_dir: Path, *, random_ports: bool = False, settings: StackSettings | None = None):
+        self.state = state_dir.resolve()
+        self.random_ports = random_ports
+        self.settings = settings or StackSettings()
+        self.logs = self.state / "logs"
+        self.run = self.state / "run"
+        self.config_file = self.state / "stack.json"
+        self.env_file = self.state / "env"
+
+    # -- configuration ------------------------------------------------------------------------------
+    def _pick_port(self, default: int) -> int:
+        if not self.random_ports and port_is_free(default):
+            return default
+        return free_port()
+
+    def load_config(self) -> dict:  # type: ignore[type-arg]
+        if self.config_file.exists():
+            return json.loads(self.config_file.read_text())
+        return {}
+
+    def ensure_config(self) -> dict:  # type: ignore[type-arg]
+        config = self.load_config()
+        if not config:
+            self.state.mkdir(parents=True, exist_ok=True)
+            self.state.chmod(0o755)
+            ports = {"postgres": self._pick_port(54329), "nats": self._pick_port(42229)}
+            for svc in SERVICES:
+                ports[svc.name] = self._pick_port(svc.default_port)
+            config = {"internal_key": secrets.token_urlsafe(32), "ports": ports}
+            self.config_file.write_text(json.dumps(config, indent=2))
+            self.config_file.chmod(0o600)
+        return config
+
+    def postgres(self, config: dict) -> EmbeddedPostgres:  # type: ignore[type-arg]
+        return EmbeddedPostgres(self.state / "pgdata", config["ports"]["postgres"], self.logs / "postgres.log")
+
+    def nats(self, config: dict) -> NatsServer:  # type: ignore[type-arg]
+        return NatsServer(self.state / "nats", config["ports"]["nats"], self.logs / "nats.log",
+                          self.run / "nats.pid")
+
+    def urls(self, config: dict) -> dict[str, str]:  # type: ignore[type-arg]
+        return {svc.name: f"http://127.0.0.1:{config['ports'][svc.name]}" for svc in SERVICES}
+
+    def database_url(self, config: dict) -> str:  # type: ignore[type-arg]
+        return self.settings.database_url or self.postgres(config).url()
+
+    def nats_url(self, config: dict) -> str:  # type: ignore[type-arg]
+        return self.settings.nats_url or self.nats(config).url
+
+    def service_env(self, config: dict, svc: ServiceDef) -> dict[str, str]:  # type: ignore[type-arg]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL"))}
+        env.update({
+            "DATABASE_URL": self.database_url(config),
+            "NATS_URL": self.nats_url(config),
+            "SLIPWAY_INTERNAL_KEY": config["internal_key"],
+            "SLIPWAY_LOG_LEVEL": self.settings.log_level,
+            "SLIPWAY_RUN_MIGRATIONS": "false",  # `up` migrated every schema already
+            f"{svc.env_prefix}_PORT": str(config["ports"][svc.name]),
+            f"{svc.env_prefix}_HOST": "127.0.0.1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        if svc.name == "api-gateway":
+            for other in SERVICES:
+                if other.name != "api-gateway":
+                    env[f"GATEWAY_{other.env_prefix}_URL"] = self.urls(config)[other.name]
+        return env
+
+    def pid_file(self, name: str) -> Path:
+        return self.run / f"{name}.pid"
+
+    def service_pid(self, svc: ServiceDef) -> int | None:
+        return read_pid(self.pid_file(svc.name), marker=svc.module)
+
+    # -- up -----------------------------------------------------------------------------------------
+    def up(self) -> str:
+        started = time.monotonic()
+        config = self.ensure_config()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.run.mkdir(parents=True, exist_ok=True)
+        say(f"Slipway state directory: {self.state}")
+        self._start_postgres(config)
+        self._start_nats(config)
+        self._migrate(config)
+        pids = self._start_services(config)
+        self._wait_ready(config, pids)
+        token = self._bootstrap(config)
+        gateway = self.urls(config)["api-gateway"]
+        self.env_file.write_text(f"SLIPWAY_API_URL={gateway}\nSLIPWAY_API_TOKEN={token}\n")
+        self.env_file.chmod(0o600)
+        say(f"Slipway is up in {time.monotonic() - started:.1f}s.")
+        say(f"  API (gateway): {gateway}")
+        say(f"  credentials:   {self.env_file} (source it: set -a; . {self.env_file}; set +a)")
+        return gateway
+
+    def _start_postgres(self, config: dict) -> None:  # type: ignore[type-arg]
+        if self.settings.database_url:
+            say("  postgres   using DATABASE_URL")
+            return
+        pg = self.postgres(config)
+        try:
+            if not pg.initialized():
+                say("  postgres   initialising data directory…")
+                pg.init()
+            was_running = pg.running()
+            pg.start()
+            pg.create_database("slipway")
+        except Exception as exc:
+            raise StackError(f"postgres failed to start: {exc}\n  log: {pg.log_file}\n{tail(pg.log_file)}") from exc
+        say(f"  postgres   {'already running' if was_running else 'started'} on 127.0.0.1:{pg.port}")
+
+    def _start_nats(self, config: dict) -> None:  # type: ignore[type-arg]
+        if self.settings.nats_url:
+            say("  nats       using NATS_URL")
+            return
+        nats = self.nats(config)
+        running = nats.pid() is not None
+        pid = nats.start()
+        deadline = time.monotonic() + 30
+        while not _tcp_open(nats.port):
+            if not alive(pid):
+                raise StackError(f"nats failed to start\n  log: {nats.log_file}\n{tail(nats.log_file)}")
+            if time.monotonic() > deadline:
+                raise StackError(f"nats did not open its port in 30s\n  log: {nats.log_file}")
+            time.sleep(0.1)
+        say(f"  nats       {'already running' if running else 'started'} on 127.0.0.1:{nats.port} (JetStream)")
+
+    def _migrate(self, config: dict) -> None:  # type: ignore[type-arg]
+        log_file = self.logs / "migrations.log"
+        say("  migrations applying iam, catalog, builder, deployer, logs…")
+        import subprocess
+
+        with open(log_file, "ab") as log:
+            result = subprocess.run(
+                [sys.executable, "-m", "slipway.migrate", "iam", "catalog", "builder", "deployer", "logs"],
+                env={**os.environ, "DATABASE_URL": self.database_url(config)}, stdout=log, stderr=subprocess.STDOUT,
+            )
+        if result.returncode != 0:
+            raise StackError(f"migrations failed\n  log: {log_file}\n{tail(log_file)}")
+
+    def _start_services(self, config: dict) -> dict[str, int]:  # type: ignore[type-arg]
+        pids: dict[str, int] = {}
+        for svc in SERVICES:
+            existing = self.service_pid(svc)
+            if existing is not None:
+                pids[svc.name] = existing
+                say(f"  {svc.name:<10} already running")
+                continue
+            pids[svc.name] = start_detached(
+                svc.name, [sys.executable, "-m", svc.module], log_file=self.logs / f"{svc.name}.log",
+                pid_file=self.pid_file(svc.name), env=self.service_env(config, svc),
+            )
+            say(f"  {svc.name:<10} starting on 127.0.0.1:{config['ports'][svc.name]}")
+        return pids
+
+    def _wait_ready(self, config: dict, pids: dict[str, int]) -> None:  # type: ignore[type-arg]
+        urls = self.urls(config)
+        pending = {svc.name: svc for svc in SERVICES}
+        started = time.monotonic()
+        last_note = started
+        with httpx.Client(timeout=2) as client:
+            while pending:
+                for name, svc in list(pending.items()):
+                    if not alive(pids[name]):
+                        log_file = self.logs / f"{name}.log"
+                        raise StackError(f"{name} exited during start-up\n  log: {log_file}\n{tail(log_file)}")
+                    try:
+                        ready = client.get(urls[name] + "/readyz").status_code == 200
+                    except httpx.HTTPError:
+                        ready = False
+                    if ready:
+                        del pending[name]
+                        say(f"  {name:<10} ready ({time.monotonic() - started:.1f}s)")
+                elapsed = time.monotonic() - started
+                if pending and elapsed > self.settings.ready_timeout:
+                    name = next(iter(pending))
+                    raise StackError(
+                        f"{name} not ready after {elapsed:.0f}s\n  log: {self.logs / (name + '.log')}\n"
+                        f"{tail(self.logs / (name + '.log'))}"
+                    )
+                if pending and time.monotonic() - last_note > 5:
+                    say(f"  … waiting for {', '.join(pending)} ({elapsed:.0f}s)")
+                    last_note = time.monotonic()
+                if pending:
+                    time.sleep(0.2)
+
+    def _bootstrap(self, config: dict) -> str:  # type: ignore[type-arg]
+        iam = self.urls(config)["iam"]
+        headers = {HEADER: sign(service_principal("slipway-stack"), config["internal_key"])}
+        existing = _read_env(self.env_file).get("SLIPWAY_API_TOKEN")
+        with httpx.Client(timeout=10) as client:
+            if existing:
+                r = client.post(f"{iam}/internal/introspect", json={"token": existing}, headers=headers)
+                if r.status_code == 200:
+                    say("  admin      reusing the API token in .slipway/env")
+                    return existing
+            r = client.post(f"{iam}/internal/bootstrap", json={"email": self.settings.admin_email}, headers=headers)
+            if r.status_code != 201:
+                raise StackError(f"admin bootstrap failed ({r.status_code}): {r.text}\n  log: {self.logs / 'iam.log'}")
+            say(f"  admin      {self.settings.admin_email} with a new API token")
+            return str(r.json()["token"])
+
+    # -- down / status ------------------------------------------------------------------------------
+    def down(self) -> None:
+        config = self.load_config()
+        if not config:
+            say("Slipway is not set up here (no stack.json); nothing to stop.")
+            return
+        pids = [(svc.name, self.service_pid(svc)) for svc in SERVICES]
+        with ThreadPoolExecutor(max_workers=len(pids)) as pool:
+            for name, pid in pids:
+                if pid is not None:
+                    pool.submit(stop_pid, pid)
+                    say(f"  {name:<10} stopping")
+        for svc in SERVICES:
+            self.pid_file(svc.name).unlink(missing_ok=True)
+        if not self.settings.nats_url:
+            self.nats(config).stop()
+            say("  nats       stopped")
+        if not self.settings.database_url:
+            pg = self.postgres(config)
+            pg.stop()
+            say("  postgres   stopped")
+        say(f"Slipway stopped; data kept in {self.state}")
+
+    def status(self) -> list[tuple[str, str, str]]:
+        config = self.load_config()
+        if not config:
+            return []
+        rows: list[tuple[str, str, str]] = []
+        if not self.settings.database_url:
+            pg = self.postgres(config)
+            rows.append(("postgres", "running" if pg.initialized() and pg.running() else "stopped",
+                         f"127.0.0.1:{pg.port}"))
+        if not self.settings.nats_url:
+            nats = self.nats(config)
+            rows.append(("nats", "running" if nats.pid() else "stopped", nats.url))
+        urls = self.urls(config)
+        with httpx.Client(timeout=2) as client:
+            for svc in SERVICES:
+                pid = self.service_pid(svc)
+                state = "stopped"
+                if pid is not None and alive(pid):
+                    try:
+                        ready = client.get(urls[svc.name] + "/readyz").status_code == 200
+                    except httpx.HTTPError:
+                        ready = False
+                    state = f"running pid {pid}, {'ready' if ready else 'NOT ready'}"
+                rows.append((svc.name, state, urls[svc.name]))
+        return rows
+
+
+def _tcp_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values

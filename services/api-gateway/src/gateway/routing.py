@@ -1,0 +1,35 @@
+"""Resolve a public path to its owning service using the route table."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.routetable import ROUTES, WEBSOCKETS
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str
+    service: str
+    methods: frozenset[str]
+
+
+_COMPILED: list[tuple[re.Pattern[str], Route]] = []
+for _service, _templates in ROUTES.items():
+    for _template, _methods in _templates.items():
+        _regex = "^" + re.escape(_template).replace(re.escape("{id}"), "[^/]+") + "/?$"
+        _COMPILED.append((re.compile(_regex), Route(_template, _service, frozenset(_methods.split()))))
+# Literal segments beat `{id}` (e.g. /organization/{id}/cluster/status vs /organization/{id}/cluster/{id}).
+_COMPILED.sort(key=lambda item: (item[1].template.count("{id}"), -len(item[1].template)))
+
+
+def resolve(path: str) -> Route | None:
+    for regex, route in _COMPILED:
+        if regex.match(path):
+            return route
+    return None
+
+
+def websocket_service(path: str) -> str | None:
+    return WEBSOCKETS.get(path.rstrip("/") or "/")

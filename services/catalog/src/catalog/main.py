@@ -1,0 +1,19 @@
+"""catalog application factory."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from catalog.models import Base
+from catalog.settings import CatalogSettings
+from slipway.app import ServiceSpec, create_service_app
+
+
+def create_app(settings: CatalogSettings | None = None) -> FastAPI:
+    return create_service_app(
+        ServiceSpec(
+            settings=settings or CatalogSettings(),
+            metadata=Base.metadata,
+            migrations_dir=Path(__file__).parent / "migrations",
+        )
+    )

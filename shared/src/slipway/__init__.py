@@ -1,0 +1,1 @@
+"""Slipway shared library: the only code services share (settings, db, errors, events, auth, health)."""

@@ -1,0 +1,66 @@
+"""Structured JSON logs with trace ids, and masking of anything that looks like a credential."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+
+_SECRET_PATTERNS = [
+    (re.compile(r"qov_[A-Za-z0-9_\-]{8,}"), "qov_***"),
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer|token)\s+[^\s\"',]+"), r"\1\2 ***"),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_=]+\.?[A-Za-z0-9\-_.+/=]*"), r"\1 ***"),
+    (re.compile(r"(?i)((?:password|passwd|secret|api_key|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"), r"\1***"),
+    (re.compile(r"(://[^:/\s@]+:)[^@/\s]+@"), r"\1***@"),
+]
+
+
+def mask_secrets(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": mask_secrets(record.getMessage()),
+        }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = mask_secrets(self.formatException(record.exc_info))
+        return mask_secrets(json.dumps(entry, default=str))
+
+
+def setup_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    logging.getLogger("nats").setLevel(logging.WARNING)
