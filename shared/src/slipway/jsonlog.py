@@ -64,3 +64,4 @@ def setup_logging(service: str, level: str = "INFO") -> None:
         lg.handlers[:] = []
         lg.propagate = True
     logging.getLogger("nats").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

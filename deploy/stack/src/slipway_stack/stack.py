@@ -120,6 +120,7 @@ class Stack:
             f"{svc.env_prefix}_PORT": str(config["ports"][svc.name]),
             f"{svc.env_prefix}_HOST": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
+            "SLIPWAY_STATE_DIR": str(self.state),  # lets `down` and tests find every process of this stack
         })
         if svc.name == "api-gateway":
             for other in SERVICES:
@@ -205,13 +206,13 @@ class Stack:
             existing = self.service_pid(svc)
             if existing is not None:
                 pids[svc.name] = existing
-                say(f"  {svc.name:<10} already running")
+                say(f"  {svc.name:<11} already running")
                 continue
             pids[svc.name] = start_detached(
                 svc.name, [sys.executable, "-m", svc.module], log_file=self.logs / f"{svc.name}.log",
                 pid_file=self.pid_file(svc.name), env=self.service_env(config, svc),
             )
-            say(f"  {svc.name:<10} starting on 127.0.0.1:{config['ports'][svc.name]}")
+            say(f"  {svc.name:<11} starting on 127.0.0.1:{config['ports'][svc.name]}")
         return pids
 
     def _wait_ready(self, config: dict, pids: dict[str, int]) -> None:  # type: ignore[type-arg]
@@ -231,7 +232,7 @@ class Stack:
                         ready = False
                     if ready:
                         del pending[name]
-                        say(f"  {name:<10} ready ({time.monotonic() - started:.1f}s)")
+                        say(f"  {name:<11} ready ({time.monotonic() - started:.1f}s)")
                 elapsed = time.monotonic() - started
                 if pending and elapsed > self.settings.ready_timeout:
                     name = next(iter(pending))
@@ -272,7 +273,7 @@ class Stack:
             for name, pid in pids:
                 if pid is not None:
                     pool.submit(stop_pid, pid)
-                    say(f"  {name:<10} stopping")
+                    say(f"  {name:<11} stopping")
         for svc in SERVICES:
             self.pid_file(svc.name).unlink(missing_ok=True)
         if not self.settings.nats_url:

@@ -82,14 +82,18 @@ class Consumer:
         self.ack_wait = ack_wait
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
 
     async def stop(self) -> None:
+        # nats-py may swallow a cancellation inside fetch(); the flag ends the loop at the next turn.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=10)
 
     async def _subscribe(self):  # type: ignore[no-untyped-def]
         js = await self.nats.wait_connected()
@@ -113,11 +117,11 @@ class Consumer:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 sub = await self._subscribe()
                 failures = 0
-                while True:
+                while not self._stopping:
                     try:
                         msgs = await sub.fetch(self.batch, timeout=2)
                     except NatsTimeoutError:

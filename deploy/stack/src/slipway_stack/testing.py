@@ -1,0 +1,203 @@
+"""Pytest plugin: real Postgres, real NATS and the whole stack, started by the test harness itself.
+
+Fixtures:
+    pg_server        one embedded Postgres per test session (random port, temp dir)
+    database_url     a fresh, empty database on it for each test
+    nats_server      a fresh nats-server with JetStream for each test (restartable)
+    make_nats        factory for extra nats-servers
+    serve_app        run an ASGI app on a random loopback port inside the test's event loop
+    stack            the whole platform started exactly like `make up` (shared by the session)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from slipway_stack.natsserver import NatsServer
+from slipway_stack.postgres import EmbeddedPostgres
+from slipway_stack.procs import alive, free_port
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stack: cross-service test against the full embedded stack")
+
+
+# -- Postgres -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    root = tmp_path_factory.mktemp("pg")
+    pg = EmbeddedPostgres(root / "pgdata", free_port(), root / "postgres.log")
+    pg.init()
+    pg.start()
+    yield pg
+    pg.stop()
+
+
+def create_database(pg: EmbeddedPostgres) -> str:
+    name = "t_" + uuid.uuid4().hex[:12]
+    pg.create_database(name)
+    return pg.url(name)
+
+
+@pytest.fixture
+def database_url(pg_server: EmbeddedPostgres) -> str:
+    return create_database(pg_server)
+
+
+# -- NATS -----------------------------------------------------------------------------------------
+@pytest.fixture
+def make_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator:  # type: ignore[type-arg]
+    servers: list[NatsServer] = []
+
+    def _make() -> NatsServer:
+        root = tmp_path_factory.mktemp("nats")
+        server = NatsServer(root / "store", free_port(), root / "nats.log", root / "nats.pid")
+        start_nats(server)
+        servers.append(server)
+        return server
+
+    yield _make
+    for server in servers:
+        server.stop()
+
+
+def start_nats(server: NatsServer, timeout: float = 10.0) -> None:
+    import socket
+
+    pid = server.start()
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", server.port)) == 0:
+                return
+        if not alive(pid) or time.monotonic() > deadline:
+            raise RuntimeError(f"nats-server did not start; see {server.log_file}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def nats_server(make_nats) -> NatsServer:  # type: ignore[no-untyped-def]
+    return make_nats()
+
+
+# -- in-process ASGI servers ------------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def serve(app, port: int | None = None) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """Serve `app` (lifespan included) on 127.0.0.1; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server exited during start-up")
+        if time.monotonic() > deadline:
+            raise TimeoutError("server did not start in 30s")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+def serve_app():  # type: ignore[no-untyped-def]
+    return serve
+
+
+async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Poll an (async or sync) predicate until it is truthy; never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s {message}")
+        await asyncio.sleep(interval)
+
+
+# -- the whole stack ------------------------------------------------------------------------------------
+@dataclass
+class RunningStack:
+    state_dir: Path
+    api_url: str
+    token: str
+    urls: dict[str, str]
+    ports: dict[str, int]
+    up_output: str
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "slipway_stack", "--state-dir", str(self.state_dir), *args],
+            capture_output=True, text=True, check=check, env=_stack_env(), timeout=600,
+        )
+
+    def log(self, component: str) -> str:
+        return (self.state_dir / "logs" / f"{component}.log").read_text(errors="replace")
+
+
+def _stack_env() -> dict[str, str]:
+    # The harness starts its own Postgres and NATS, exactly like `make up` on a fresh machine.
+    return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL")}
+
+
+def stack_processes(state_dir: Path) -> list[int]:
+    """Every live process started for this state directory (services, nats, postgres)."""
+    import psutil
+
+    found = []
+    marker = str(state_dir)
+    for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if marker in cmd:
+                found.append(proc.pid)
+                continue
+            env = proc.environ() if proc.info["environ"] is None else proc.info["environ"]
+            if env and env.get("SLIPWAY_STATE_DIR") == marker:
+                found.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    import json
+
+    state = tmp_path_factory.mktemp("stack") / ".slipway"
+    up = subprocess.run(
+        [sys.executable, "-m", "slipway_stack", "--state-dir", str(state), "up", "--random-ports"],
+        capture_output=True, text=True, env=_stack_env(), timeout=600,
+    )
+    if up.returncode != 0:
+        subprocess.run([sys.executable, "-m", "slipway_stack", "--state-dir", str(state), "down"],
+                       env=_stack_env(), capture_output=True)
+        raise RuntimeError(f"stack failed to start:\n{up.stdout}\n{up.stderr}")
+    env = dict(line.split("=", 1) for line in (state / "env").read_text().splitlines() if "=" in line)
+    config = json.loads((state / "stack.json").read_text())
+    ports = config["ports"]
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    running = RunningStack(state, env["SLIPWAY_API_URL"], env["SLIPWAY_API_TOKEN"], urls, ports, up.stdout)
+    yield running
+    down = running.cli("down", check=False)
+    leftovers = stack_processes(state)
+    assert down.returncode == 0, down.stderr
+    assert not leftovers, f"`down` left processes behind: {leftovers}"
