@@ -35,6 +35,16 @@ def setup_tracing(service_name: str, exporter: str = "none", span_exporter: Span
     trace.set_tracer_provider(provider)
 
 
+def add_span_exporter(span_exporter: SpanExporter) -> None:
+    """Also send spans to `span_exporter` (synchronously), e.g. an in-memory exporter in tests."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        raise RuntimeError("call setup_tracing() first")
+    provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+
+
 def tracer() -> trace.Tracer:
     return trace.get_tracer("slipway")
 

@@ -57,16 +57,17 @@ async def public_http(request: Request) -> Response:
 @router.websocket("/{path:path}")
 async def public_websocket(websocket: WebSocket) -> None:
     service = websocket_service(websocket.url.path)
+    authorization, subprotocol = websocket_token(websocket)
     if service is None:
-        await websocket.close(code=1008, reason="unknown websocket endpoint")
+        await websocket.close(code=1008, reason="unknown websocket endpoint")  # handshake refused: 403
         return
     settings: GatewaySettings = websocket.app.state.settings
-    authorization, subprotocol = websocket_token(websocket)
     try:
         principal = await websocket.app.state.authenticator.authenticate(authorization)
     except SlipwayError as exc:
-        code = 1008 if exc.status_code == 401 else 1011
-        await websocket.close(code=code, reason=exc.detail[:120])
+        # Accept, then close with the code clients interpret (1008: credentials; 1011: retry later).
+        await websocket.accept(subprotocol=subprotocol)
+        await websocket.close(code=1008 if exc.status_code == 401 else 1011, reason=exc.detail[:120])
         return
     await forward_websocket(
         websocket,
