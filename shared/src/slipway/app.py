@@ -105,6 +105,6 @@ def serve(app_factory: str, settings: ServiceSettings) -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        access_log=False,
+        access_log=True,
         ws_max_size=1 << 20,
     )

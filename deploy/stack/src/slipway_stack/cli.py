@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             if not files:
                 print(f"no logs yet in {stack.logs}")
                 return 1
-            cmd = ["tail", "-n", str(args.lines)] + (["-F"] if args.follow else []) + [str(f) for f in files]
+            cmd = ["tail", "-v", "-n", str(args.lines)] + (["-F"] if args.follow else []) + [str(f) for f in files]
             return subprocess.call(cmd)
     except StackError as exc:
         print(f"\nERROR: {exc}", file=sys.stderr)
