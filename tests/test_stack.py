@@ -53,10 +53,14 @@ def test_bad_input_through_the_gateway(stack: RunningStack) -> None:
     h = {"Authorization": f"Token {stack.token}"}
     api = stack.api_url
     assert_error(httpx.get(f"{api}/definitely/not/a/route", headers=h), 404)
-    assert_error(httpx.post(f"{api}/organization", content=b'{"name":', headers={**h, "content-type": "application/json"}), 400)
+    assert_error(
+        httpx.post(f"{api}/organization", content=b'{"name":', headers={**h, "content-type": "application/json"}), 400
+    )
     assert_error(httpx.post(f"{api}/organization", content=b"name=x", headers={**h, "content-type": "text/plain"}), 415)
-    assert_error(httpx.post(f"{api}/organization", content=b"x" * 2_000_000,
-                            headers={**h, "content-type": "application/json"}), 413)
+    assert_error(
+        httpx.post(f"{api}/organization", content=b"x" * 2_000_000, headers={**h, "content-type": "application/json"}),
+        413,
+    )
 
 
 def test_every_service_is_ready_and_status_says_so(stack: RunningStack) -> None:

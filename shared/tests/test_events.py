@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 from nats.js.errors import NotFoundError
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+
 from slipway.db import Database
 from slipway.events import (
     Consumer,
@@ -24,7 +26,6 @@ from slipway.events import (
 from slipway.events.tables import event_tables
 from slipway.natsconn import NatsConnection
 from slipway_stack.testing import start_nats, wait_until
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
 SUBJECT = "evt.test.thing.created"
 
@@ -59,7 +60,8 @@ async def kit(database_url: str) -> AsyncIterator[Kit]:
     metadata = MetaData(schema=schema)
     outbox, processed = event_tables(metadata)
     applied = Table(
-        "applied", metadata,
+        "applied",
+        metadata,
         Column("n", Integer, primary_key=True, autoincrement=True),
         Column("message_id", String(64), nullable=False),  # no unique: a double apply would show
     )
@@ -89,8 +91,13 @@ def recording_handler(kit: Kit):  # type: ignore[no-untyped-def]
 
 def consumer(kit: Kit, nats: NatsConnection, handler=None, name: str = "test-consumer") -> Consumer:  # type: ignore[no-untyped-def]
     return Consumer(
-        name, "SLIPWAY_EVENTS", [Subscription("evt.test.>", handler or recording_handler(kit))],
-        kit.db, nats, kit.processed, ack_wait=5,
+        name,
+        "SLIPWAY_EVENTS",
+        [Subscription("evt.test.>", handler or recording_handler(kit))],
+        kit.db,
+        nats,
+        kit.processed,
+        ack_wait=5,
     )
 
 
@@ -127,8 +134,11 @@ async def test_publisher_killed_between_commit_and_relay_delivers_once(kit: Kit,
     event_id = str(uuid.uuid4())
     url = kit.db.engine.url.render_as_string(hide_password=False)
     child = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", CHILD, url, kit.schema, event_id, SUBJECT],
-        capture_output=True, text=True, timeout=60,
+        subprocess.run,
+        [sys.executable, "-c", CHILD, url, kit.schema, event_id, SUBJECT],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert child.returncode == 0 and "committed" in child.stdout, child.stderr
     assert await kit.count(kit.outbox, subject=SUBJECT) == 1  # durable, not yet published
@@ -165,6 +175,7 @@ async def test_relay_crash_after_publish_is_deduplicated(kit: Kit, nats: NatsCon
     relay, cons = OutboxRelay(kit.db, nats, kit.outbox, poll_seconds=0.1), consumer(kit, nats)
     await running(relay, cons)
     try:
+
         async def published() -> bool:
             return await kit.count(kit.outbox) == 1 and not await _unpublished(kit)
 
@@ -179,9 +190,11 @@ async def test_relay_crash_after_publish_is_deduplicated(kit: Kit, nats: NatsCon
 
 async def _unpublished(kit: Kit) -> int:
     async with kit.db.transaction() as s:
-        return int((await s.execute(
-            select(func.count()).select_from(kit.outbox).where(kit.outbox.c.published_at.is_(None))
-        )).scalar_one())
+        return int(
+            (
+                await s.execute(select(func.count()).select_from(kit.outbox).where(kit.outbox.c.published_at.is_(None)))
+            ).scalar_one()
+        )
 
 
 async def test_duplicate_message_is_applied_once(kit: Kit, nats: NatsConnection) -> None:

@@ -43,10 +43,15 @@ async def test_trace_crosses_http_outbox_nats_and_consumer(database_url: str, na
             await conn.run_sync(metadata.create_all)
 
     settings = ServiceSettings(service_name="tracetest", database_url=database_url, nats_url=nats_server.url)
-    app = create_service_app(ServiceSpec(
-        settings=settings, routers=[router], metadata=metadata, on_startup=[create_schema],
-        subscriptions=[Subscription("evt.tracetest.>", on_event)],
-    ))
+    app = create_service_app(
+        ServiceSpec(
+            settings=settings,
+            routers=[router],
+            metadata=metadata,
+            on_startup=[create_schema],
+            subscriptions=[Subscription("evt.tracetest.>", on_event)],
+        )
+    )
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
         r = await client.post("/things", headers={"traceparent": TRACEPARENT})
         assert r.status_code == 201

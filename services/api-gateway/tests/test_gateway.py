@@ -78,13 +78,21 @@ async def env(database_url: str, nats_server) -> AsyncIterator[Env]:  # type: ig
         upstream_url = await stack.enter_async_context(serve(upstream_app()))
         down_url = f"http://127.0.0.1:{free_port()}"  # nothing listens here
         gw_settings = GatewaySettings(
-            nats_url=nats_server.url, internal_auth_key=KEY, iam_url=iam_url, catalog_url=upstream_url,
-            logs_url=upstream_url, deployer_url=down_url, token_cache_seconds=0.5,
+            nats_url=nats_server.url,
+            internal_auth_key=KEY,
+            iam_url=iam_url,
+            catalog_url=upstream_url,
+            logs_url=upstream_url,
+            deployer_url=down_url,
+            token_cache_seconds=0.5,
         )
         url = await stack.enter_async_context(serve(create_gateway(gw_settings)))
         async with httpx.AsyncClient(base_url=iam_url) as iam:
-            r = await iam.post("/internal/bootstrap", json={"email": "admin@x.io"},
-                               headers={HEADER: sign(service_principal("test"), KEY)})
+            r = await iam.post(
+                "/internal/bootstrap",
+                json={"email": "admin@x.io"},
+                headers={HEADER: sign(service_principal("test"), KEY)},
+            )
             token = r.json()["token"]
         api = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=15))
         yield Env(api, url, token)
@@ -105,10 +113,15 @@ ORG = "7f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 
 async def test_forwards_with_signed_principal_and_without_credentials(env: Env) -> None:
-    r = await env.api.post(f"/organization/{ORG}/project?x=1&x=2", json={"name": "p"}, headers={
-        **auth(env.token), "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        HEADER: "forged-by-the-caller",
-    })
+    r = await env.api.post(
+        f"/organization/{ORG}/project?x=1&x=2",
+        json={"name": "p"},
+        headers={
+            **auth(env.token),
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            HEADER: "forged-by-the-caller",
+        },
+    )
     assert r.status_code == 200, r.text
     echoed = r.json()
     assert echoed["principal"]["kind"] == "api_token" and echoed["principal"]["is_admin"] is True
@@ -118,8 +131,13 @@ async def test_forwards_with_signed_principal_and_without_credentials(env: Env) 
 
 
 async def test_missing_bad_and_unsupported_credentials_are_401(env: Env) -> None:
-    for headers in ({}, {"Authorization": "Token qov_wrong"}, {"Authorization": "Basic abc"},
-                    {"Authorization": "Token"}, {"Authorization": "Bearer a.b.c"}):
+    for headers in (
+        {},
+        {"Authorization": "Token qov_wrong"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Token"},
+        {"Authorization": "Bearer a.b.c"},
+    ):
         body = assert_error(await env.api.get(f"/organization/{ORG}/project", headers=headers), 401)
         assert body["path"] == f"/organization/{ORG}/project"
 
@@ -134,13 +152,27 @@ async def test_unknown_route_404_and_wrong_method_405(env: Env) -> None:
 
 async def test_bad_bodies(env: Env) -> None:
     h = auth(env.token)
-    body = assert_error(await env.api.post(f"/organization/{ORG}/project", content=b"{oops",
-                                           headers={**h, "content-type": "application/json"}), 400)
+    body = assert_error(
+        await env.api.post(
+            f"/organization/{ORG}/project", content=b"{oops", headers={**h, "content-type": "application/json"}
+        ),
+        400,
+    )
     assert "malformed JSON" in body["detail"]
-    assert_error(await env.api.post(f"/organization/{ORG}/project", content=b"<x/>",
-                                    headers={**h, "content-type": "application/xml"}), 415)
-    assert_error(await env.api.post(f"/organization/{ORG}/project", content=b"[" + b"1," * 600_000 + b"1]",
-                                    headers={**h, "content-type": "application/json"}), 413)
+    assert_error(
+        await env.api.post(
+            f"/organization/{ORG}/project", content=b"<x/>", headers={**h, "content-type": "application/xml"}
+        ),
+        415,
+    )
+    assert_error(
+        await env.api.post(
+            f"/organization/{ORG}/project",
+            content=b"[" + b"1," * 600_000 + b"1]",
+            headers={**h, "content-type": "application/json"},
+        ),
+        413,
+    )
 
 
 async def test_upstream_errors_pass_through_and_unbuilt_routes_are_501(env: Env) -> None:
@@ -189,8 +221,11 @@ async def test_websocket_proxy_with_token_header(env: Env) -> None:
 
 async def test_websocket_bad_credentials_close_1008(env: Env) -> None:
     ws_url = env.url.replace("http://", "ws://") + "/service/logs?organization=o"
-    for kwargs in ({}, {"additional_headers": {"Authorization": "Token qov_bad"}},
-                   {"subprotocols": ["v1", "auth.bearer.not-a-jwt"]}):
+    for kwargs in (
+        {},
+        {"additional_headers": {"Authorization": "Token qov_bad"}},
+        {"subprotocols": ["v1", "auth.bearer.not-a-jwt"]},
+    ):
         async with websockets.connect(ws_url, **kwargs) as ws:  # type: ignore[arg-type]
             with pytest.raises(ConnectionClosed) as closed:
                 await ws.recv()
@@ -199,6 +234,8 @@ async def test_websocket_bad_credentials_close_1008(env: Env) -> None:
 
 async def test_unknown_websocket_endpoint_is_refused(env: Env) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        async with websockets.connect(env.url.replace("http://", "ws://") + "/nope", additional_headers=auth(env.token)):
+        async with websockets.connect(
+            env.url.replace("http://", "ws://") + "/nope", additional_headers=auth(env.token)
+        ):
             pass
     assert refused.value.response.status_code == 403

@@ -38,8 +38,9 @@ async def test_bootstrap_requires_a_service_principal(iam) -> None:  # type: ign
     user = Principal(kind="user", subject="someone")
     r = await client.post("/internal/bootstrap", json={"email": "a@b.c"}, headers={HEADER: sign(user, KEY)})
     assert r.status_code == 403
-    r = await client.post("/internal/bootstrap", json={"email": "a@b.c"},
-                          headers={HEADER: sign(service_principal("x"), "wrong-key")})
+    r = await client.post(
+        "/internal/bootstrap", json={"email": "a@b.c"}, headers={HEADER: sign(service_principal("x"), "wrong-key")}
+    )
     assert r.status_code == 401
 
 
@@ -67,15 +68,14 @@ async def test_token_lifecycle_and_hash_only_storage(iam, caplog: pytest.LogCapt
     assert principal.kind == "api_token" and principal.is_admin
     assert str(principal.user_id) == issued["user_id"] and str(principal.token_id) == issued["token_id"]
 
-    again = (await client.post("/internal/bootstrap", json={"email": "admin@example.com"},
-                               headers=as_service())).json()
+    again = (await client.post("/internal/bootstrap", json={"email": "admin@example.com"}, headers=as_service())).json()
     assert again["user_id"] == issued["user_id"] and again["token"] != secret
 
     # The secret is nowhere in the database: not in the token table, not in any event.
     async with app.state.db.transaction() as s:
-        dump = (await s.execute(text(
-            "SELECT string_agg(t::text, ' ') FROM (SELECT * FROM iam.api_tokens) t"
-        ))).scalar_one()
+        dump = (
+            await s.execute(text("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM iam.api_tokens) t"))
+        ).scalar_one()
         events = (await s.execute(text("SELECT string_agg(data, ' ') FROM iam.outbox"))).scalar_one()
     assert secret not in dump and secret[4:] not in dump
     assert "evt.iam.api_token.created" in events and secret not in events

@@ -64,9 +64,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             app.state.outbox = outbox
             background.append(OutboxRelay(db, nats, outbox, poll_seconds=settings.outbox_poll_seconds))
             if spec.subscriptions:
-                background.append(
-                    Consumer(name, spec.consumer_stream, spec.subscriptions, db, nats, processed)
-                )
+                background.append(Consumer(name, spec.consumer_stream, spec.subscriptions, db, nats, processed))
         await nats.start()
         for task in background:
             await task.start()

@@ -17,9 +17,7 @@ log = logging.getLogger("slipway.nats")
 STREAMS: tuple[StreamConfig, ...] = (
     StreamConfig(name="SLIPWAY_EVENTS", subjects=["evt.>"], duplicate_window=300.0, max_age=7 * 86400.0),
     StreamConfig(name="SLIPWAY_COMMANDS", subjects=["cmd.>"], duplicate_window=300.0, max_age=7 * 86400.0),
-    StreamConfig(
-        name="SLIPWAY_DEPLOYLOGS", subjects=["deploylogs.>"], duplicate_window=120.0, max_age=2 * 86400.0
-    ),
+    StreamConfig(name="SLIPWAY_DEPLOYLOGS", subjects=["deploylogs.>"], duplicate_window=120.0, max_age=2 * 86400.0),
 )
 
 
@@ -90,7 +88,7 @@ class NatsConnection:
     async def ping(self, timeout: float = 2.0) -> None:
         if self.nc is None or not self.nc.is_connected:
             raise ConnectionError("not connected to NATS")
-        await self.nc.flush(timeout=timeout)
+        await self.nc.flush(timeout=max(1, int(timeout)))
 
     async def close(self) -> None:
         if self._task is not None:

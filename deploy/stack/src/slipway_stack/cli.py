@@ -20,8 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process, keep the data")
     sub.add_parser("status", help="show each component and whether it is ready")
     logs = sub.add_parser("logs", help="show component logs")
-    logs.add_argument("component", nargs="?", help="one of postgres, nats, migrations, " +
-                      ", ".join(s.name for s in SERVICES))
+    logs.add_argument(
+        "component", nargs="?", help="one of postgres, nats, migrations, " + ", ".join(s.name for s in SERVICES)
+    )
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-n", "--lines", type=int, default=40)
     args = parser.parse_args(argv)

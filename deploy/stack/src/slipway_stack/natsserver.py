@@ -19,8 +19,18 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
-        return [bin_path("nats-server"), "--jetstream", "--store_dir", str(self.store_dir),
-                "--addr", "127.0.0.1", "--port", str(self.port), "--server_name", "slipway"]
+        return [
+            bin_path("nats-server"),
+            "--jetstream",
+            "--store_dir",
+            str(self.store_dir),
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--server_name",
+            "slipway",
+        ]
 
     def pid(self) -> int | None:
         return read_pid(self.pid_file, marker=str(self.store_dir))

@@ -26,7 +26,8 @@ def _ensure_system_user() -> pwd.struct_passwd:
     except KeyError:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         return pwd.getpwnam(PG_SYSTEM_USER)
 
@@ -49,13 +50,20 @@ class EmbeddedPostgres:
 
     # -- commands ---------------------------------------------------------------------------------
     def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
+        uid = gid = None
         if self._as_root:
             user = _ensure_system_user()
-            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+            uid, gid = user.pw_uid, user.pw_gid
         return subprocess.run(
-            [str(bin_dir() / argv[0]), *argv[1:]], check=True, capture_output=True, text=True,
-            timeout=timeout, cwd="/", **kwargs,  # type: ignore[arg-type]
+            [str(bin_dir() / argv[0]), *argv[1:]],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd="/",
+            user=uid,
+            group=gid,
+            extra_groups=[] if uid is not None else None,
         )
 
     def _chown(self, path: Path) -> None:
@@ -91,10 +99,21 @@ class EmbeddedPostgres:
         pwfile.chmod(0o600)
         self._chown(pwfile)
         try:
-            self._run([
-                "initdb", "-D", str(self.data_dir), "-U", "postgres", "--pwfile", str(pwfile),
-                "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions",
-            ])
+            self._run(
+                [
+                    "initdb",
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-instructions",
+                ]
+            )
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(f"initdb failed: {exc.stderr.strip() or exc.stdout.strip()}") from exc
         finally:
@@ -116,8 +135,19 @@ class EmbeddedPostgres:
         options = f"-p {self.port} -h 127.0.0.1 -c unix_socket_directories='' -c max_connections=200"
         try:
             self._run(
-                ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options, "-w", "-t", "60",
-                 "start"],
+                [
+                    "pg_ctl",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
                 timeout=90,
             )
         except subprocess.CalledProcessError as exc:
@@ -131,12 +161,29 @@ class EmbeddedPostgres:
     def create_database(self, name: str) -> None:
         env = {**os.environ, "PGPASSWORD": self.password}
         exists = subprocess.run(
-            [str(bin_dir() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
-             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-            check=True, capture_output=True, text=True, env=env,
+            [
+                str(bin_dir() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
         ).stdout.strip()
         if exists != "1":
             subprocess.run(
                 [str(bin_dir() / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
-                check=True, capture_output=True, text=True, env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
             )

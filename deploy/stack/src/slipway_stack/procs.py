@@ -29,7 +29,12 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def start_detached(
-    name: str, argv: list[str], *, log_file: Path, pid_file: Path, env: dict[str, str] | None = None,
+    name: str,
+    argv: list[str],
+    *,
+    log_file: Path,
+    pid_file: Path,
+    env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> int:
     """Start `argv` in its own session, output appended to `log_file`; returns the pid."""
@@ -39,8 +44,13 @@ def start_detached(
         log.write(f"\n===== starting {name}: {' '.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
     pid_file.write_text(str(proc.pid))
     return proc.pid

@@ -97,8 +97,7 @@ class Stack:
         return EmbeddedPostgres(self.state / "pgdata", config["ports"]["postgres"], self.logs / "postgres.log")
 
     def nats(self, config: dict) -> NatsServer:  # type: ignore[type-arg]
-        return NatsServer(self.state / "nats", config["ports"]["nats"], self.logs / "nats.log",
-                          self.run / "nats.pid")
+        return NatsServer(self.state / "nats", config["ports"]["nats"], self.logs / "nats.log", self.run / "nats.pid")
 
     def urls(self, config: dict) -> dict[str, str]:  # type: ignore[type-arg]
         return {svc.name: f"http://127.0.0.1:{config['ports'][svc.name]}" for svc in SERVICES}
@@ -111,17 +110,19 @@ class Stack:
 
     def service_env(self, config: dict, svc: ServiceDef) -> dict[str, str]:  # type: ignore[type-arg]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL"))}
-        env.update({
-            "DATABASE_URL": self.database_url(config),
-            "NATS_URL": self.nats_url(config),
-            "SLIPWAY_INTERNAL_KEY": config["internal_key"],
-            "SLIPWAY_LOG_LEVEL": self.settings.log_level,
-            "SLIPWAY_RUN_MIGRATIONS": "false",  # `up` migrated every schema already
-            f"{svc.env_prefix}_PORT": str(config["ports"][svc.name]),
-            f"{svc.env_prefix}_HOST": "127.0.0.1",
-            "PYTHONUNBUFFERED": "1",
-            "SLIPWAY_STATE_DIR": str(self.state),  # lets `down` and tests find every process of this stack
-        })
+        env.update(
+            {
+                "DATABASE_URL": self.database_url(config),
+                "NATS_URL": self.nats_url(config),
+                "SLIPWAY_INTERNAL_KEY": config["internal_key"],
+                "SLIPWAY_LOG_LEVEL": self.settings.log_level,
+                "SLIPWAY_RUN_MIGRATIONS": "false",  # `up` migrated every schema already
+                f"{svc.env_prefix}_PORT": str(config["ports"][svc.name]),
+                f"{svc.env_prefix}_HOST": "127.0.0.1",
+                "PYTHONUNBUFFERED": "1",
+                "SLIPWAY_STATE_DIR": str(self.state),  # lets `down` and tests find every process of this stack
+            }
+        )
         if svc.name == "api-gateway":
             for other in SERVICES:
                 if other.name != "api-gateway":
@@ -195,7 +196,9 @@ class Stack:
         with open(log_file, "ab") as log:
             result = subprocess.run(
                 [sys.executable, "-m", "slipway.migrate", "iam", "catalog", "builder", "deployer", "logs"],
-                env={**os.environ, "DATABASE_URL": self.database_url(config)}, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, "DATABASE_URL": self.database_url(config)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         if result.returncode != 0:
             raise StackError(f"migrations failed\n  log: {log_file}\n{tail(log_file)}")
@@ -209,8 +212,11 @@ class Stack:
                 say(f"  {svc.name:<11} already running")
                 continue
             pids[svc.name] = start_detached(
-                svc.name, [sys.executable, "-m", svc.module], log_file=self.logs / f"{svc.name}.log",
-                pid_file=self.pid_file(svc.name), env=self.service_env(config, svc),
+                svc.name,
+                [sys.executable, "-m", svc.module],
+                log_file=self.logs / f"{svc.name}.log",
+                pid_file=self.pid_file(svc.name),
+                env=self.service_env(config, svc),
             )
             say(f"  {svc.name:<11} starting on 127.0.0.1:{config['ports'][svc.name]}")
         return pids
@@ -222,7 +228,7 @@ class Stack:
         last_note = started
         with httpx.Client(timeout=2) as client:
             while pending:
-                for name, svc in list(pending.items()):
+                for name in list(pending):
                     if not alive(pids[name]):
                         log_file = self.logs / f"{name}.log"
                         raise StackError(f"{name} exited during start-up\n  log: {log_file}\n{tail(log_file)}")
@@ -292,8 +298,9 @@ class Stack:
         rows: list[tuple[str, str, str]] = []
         if not self.settings.database_url:
             pg = self.postgres(config)
-            rows.append(("postgres", "running" if pg.initialized() and pg.running() else "stopped",
-                         f"127.0.0.1:{pg.port}"))
+            rows.append(
+                ("postgres", "running" if pg.initialized() and pg.running() else "stopped", f"127.0.0.1:{pg.port}")
+            )
         if not self.settings.nats_url:
             nats = self.nats(config)
             rows.append(("nats", "running" if nats.pid() else "stopped", nats.url))

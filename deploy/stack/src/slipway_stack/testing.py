@@ -146,7 +146,11 @@ class RunningStack:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "slipway_stack", "--state-dir", str(self.state_dir), *args],
-            capture_output=True, text=True, check=check, env=_stack_env(), timeout=600,
+            capture_output=True,
+            text=True,
+            check=check,
+            env=_stack_env(),
+            timeout=600,
         )
 
     def log(self, component: str) -> str:
@@ -185,11 +189,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     state = tmp_path_factory.mktemp("stack") / ".slipway"
     up = subprocess.run(
         [sys.executable, "-m", "slipway_stack", "--state-dir", str(state), "up", "--random-ports"],
-        capture_output=True, text=True, env=_stack_env(), timeout=600,
+        capture_output=True,
+        text=True,
+        env=_stack_env(),
+        timeout=600,
     )
     if up.returncode != 0:
-        subprocess.run([sys.executable, "-m", "slipway_stack", "--state-dir", str(state), "down"],
-                       env=_stack_env(), capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "slipway_stack", "--state-dir", str(state), "down"],
+            env=_stack_env(),
+            capture_output=True,
+        )
         raise RuntimeError(f"stack failed to start:\n{up.stdout}\n{up.stderr}")
     env = dict(line.split("=", 1) for line in (state / "env").read_text().splitlines() if "=" in line)
     config = json.loads((state / "stack.json").read_text())
@@ -201,3 +211,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     leftovers = stack_processes(state)
     assert down.returncode == 0, down.stderr
     assert not leftovers, f"`down` left processes behind: {leftovers}"
+
+
+async def assert_boots_ready(app, schema: str, tables: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """Boot a service app (migrating its schema at start-up) and wait for a green /readyz."""
+    import httpx
+    from sqlalchemy import text
+
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+
+        async def ready() -> bool:
+            return (await client.get("/readyz")).status_code == 200
+
+        await wait_until(ready, timeout=30, message=f"{schema} never became ready")
+        body = (await client.get("/readyz")).json()
+        assert body["checks"] == {"nats": "ok", "database": "ok"}
+        async with app.state.db.transaction() as session:
+            rows = await session.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
+            )
+            assert tables <= {r[0] for r in rows}
+        r = await client.get("/no-such-route")
+        assert r.status_code == 404 and r.headers.get("x-slipway-no-route") == "1"

@@ -33,8 +33,12 @@ async def public_http(request: Request) -> Response:
     if route is None:
         raise NotFound(f"no route matches {request.method} {path}")
     if request.method not in route.methods:
-        return error_response(405, f"method {request.method} is not allowed on {path}", path,
-                              headers={"Allow": ", ".join(sorted(route.methods))})
+        return error_response(
+            405,
+            f"method {request.method} is not allowed on {path}",
+            path,
+            headers={"Allow": ", ".join(sorted(route.methods))},
+        )
     settings: GatewaySettings = request.app.state.settings
     principal = await request.app.state.authenticator.authenticate(request.headers.get("authorization"))
     body = await request.body()

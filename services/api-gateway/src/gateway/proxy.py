@@ -21,10 +21,29 @@ log = logging.getLogger("gateway.proxy")
 
 # Headers that describe the hop, or carry the caller's credentials (never forwarded inside).
 _DROP_REQUEST = {
-    "host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-authorization",
-    "authorization", "content-length", "cookie", HEADER.lower(), "traceparent", "tracestate",
+    "host",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "proxy-authorization",
+    "authorization",
+    "content-length",
+    "cookie",
+    HEADER.lower(),
+    "traceparent",
+    "tracestate",
 }
-_DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "server", "date"}
+_DROP_RESPONSE = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-encoding",
+    "server",
+    "date",
+}
 NO_ROUTE_HEADER = "x-slipway-no-route"
 
 
@@ -50,9 +69,7 @@ async def forward_http(
         raise ServiceUnavailable("the owning service did not answer in time") from None
     except httpx.HTTPError as exc:
         raise ServiceUnavailable(f"the owning service is unavailable ({type(exc).__name__})") from None
-    response_headers = {
-        k: v for k, v in upstream_response.headers.items() if k.lower() not in _DROP_RESPONSE
-    }
+    response_headers = {k: v for k, v in upstream_response.headers.items() if k.lower() not in _DROP_RESPONSE}
     return Response(upstream_response.content, upstream_response.status_code, headers=response_headers)
 
 

@@ -1,8 +1,15 @@
 """ORM models of the deployer schema (deployments, history, leases)."""
 
-from slipway.db import make_base
+from sqlalchemy.orm import DeclarativeBase
+
+from slipway.db import service_metadata
 from slipway.events import event_tables
 
 SCHEMA = "deployer"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
+
 outbox, processed_messages = event_tables(Base.metadata)

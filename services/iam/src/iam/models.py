@@ -6,13 +6,18 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from slipway.db import make_base
+from slipway.db import service_metadata
 from slipway.events import event_tables
 
 SCHEMA = "iam"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
+
 outbox, processed_messages = event_tables(Base.metadata)
 
 

@@ -45,7 +45,11 @@ async def bootstrap_admin(session: AsyncSession, email: str) -> IssuedToken:
 
 
 async def issue_token(
-    session: AsyncSession, user: User, *, name: str, description: str | None = None,
+    session: AsyncSession,
+    user: User,
+    *,
+    name: str,
+    description: str | None = None,
     organization_id: uuid.UUID | None = None,
 ) -> IssuedToken:
     secret = new_secret()
@@ -60,7 +64,10 @@ async def issue_token(
     )
     await IamRepository(session).add(token)
     event = ApiTokenCreated(
-        token_id=token.id, user_id=user.id, organization_id=organization_id, name=name,
+        token_id=token.id,
+        user_id=user.id,
+        organization_id=organization_id,
+        name=name,
         display_prefix=token.display_prefix,
     )
     await _emit(session, Subjects.API_TOKEN_CREATED, event.model_dump(mode="json"), token.id)
@@ -87,4 +94,6 @@ async def revoke(session: AsyncSession, token_id: uuid.UUID) -> None:
     if token is None or token.revoked_at is not None:
         raise NotFound("API token not found")
     token.revoked_at = utcnow()
-    await _emit(session, Subjects.API_TOKEN_REVOKED, ApiTokenRevoked(token_id=token_id).model_dump(mode="json"), token_id)
+    await _emit(
+        session, Subjects.API_TOKEN_REVOKED, ApiTokenRevoked(token_id=token_id).model_dump(mode="json"), token_id
+    )
