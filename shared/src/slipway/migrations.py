@@ -104,3 +104,11 @@ def create_event_tables(schema: str) -> None:
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         schema=schema,
     )
+
+
+def drop_event_tables(schema: str) -> None:
+    """Undo `create_event_tables` (called from a service's first revision's downgrade)."""
+    from alembic import op
+
+    op.drop_table("processed_messages", schema=schema)
+    op.drop_table("outbox", schema=schema)

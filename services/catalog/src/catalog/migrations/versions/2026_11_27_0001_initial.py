@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-27
 """
 
-from slipway.migrations import create_event_tables
+from slipway.migrations import create_event_tables, drop_event_tables
 
 revision = "0001"
 down_revision = None
@@ -20,7 +20,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from alembic import op
-
-    op.drop_table("processed_messages", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)
+    drop_event_tables(SCHEMA)

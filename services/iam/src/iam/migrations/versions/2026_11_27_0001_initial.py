@@ -8,7 +8,7 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 
-from slipway.migrations import create_event_tables
+from slipway.migrations import create_event_tables, drop_event_tables
 
 revision = "0001"
 down_revision = None
@@ -46,5 +46,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("api_tokens", schema=SCHEMA)
     op.drop_table("users", schema=SCHEMA)
-    op.drop_table("processed_messages", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)
+    drop_event_tables(SCHEMA)
