@@ -13,7 +13,7 @@ from slipway_stack.stack import SERVICES, Stack, StackError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="slipway-stack", description=__doc__)
-    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("SLIPWAY_STATE_DIR", ".slipway")))
+    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("SLIPWAY_STATE_DIR") or ".slipway"))
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start everything (idempotent) and bootstrap the admin token")
     up.add_argument("--random-ports", action="store_true", help="pick free random ports (tests)")
