@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
+import pytest
+
 from gateway.routing import resolve, websocket_service
 
+# The reference material lives beside the project (never copied into it): ../shared/qovery-api/.
 REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "qovery-api" / "operations.json"
 
 
@@ -23,7 +27,10 @@ def expected_owner(path: str, listed: str) -> str:
 
 
 def load() -> dict:  # type: ignore[type-arg]
-    assert REFERENCE.exists(), f"reference list missing at {REFERENCE}"
+    if not REFERENCE.exists():
+        # A user's clone has no reference copy beside it; CI always does, so there it must run.
+        assert os.environ.get("CI") != "true", f"reference list missing at {REFERENCE}"
+        pytest.skip(f"Qovery reference list not beside the project ({REFERENCE})")
     return json.loads(REFERENCE.read_text())
 
 
