@@ -11,6 +11,11 @@ class Subjects:
     ACCOUNT_CREATED = "evt.iam.account.created"
     API_TOKEN_CREATED = "evt.iam.api_token.created"
     API_TOKEN_REVOKED = "evt.iam.api_token.revoked"
+    ORGANIZATION_CREATED = "evt.iam.organization.created"
+    ORGANIZATION_UPDATED = "evt.iam.organization.updated"
+    ORGANIZATION_DELETED = "evt.iam.organization.deleted"
+    MEMBER_ADDED = "evt.iam.member.added"
+    MEMBER_REMOVED = "evt.iam.member.removed"
 
 
 class AccountCreated(BaseModel):
@@ -30,3 +35,24 @@ class ApiTokenCreated(BaseModel):
 
 class ApiTokenRevoked(BaseModel):
     token_id: uuid.UUID
+
+
+class OrganizationCreated(BaseModel):
+    organization_id: uuid.UUID
+    name: str
+    owner_id: uuid.UUID
+
+
+class OrganizationUpdated(BaseModel):
+    organization_id: uuid.UUID
+    name: str
+
+
+class OrganizationDeleted(BaseModel):
+    organization_id: uuid.UUID
+
+
+class MemberChanged(BaseModel):
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    role_id: uuid.UUID | None

@@ -10,6 +10,7 @@ Exception tree:
       ├── Conflict (409)        name taken, or another action in progress
       ├── PayloadTooLarge (413)
       ├── UnsupportedMediaType (415)
+      ├── TooManyRequests (429)  carries `retry_after` seconds
       └── ServiceUnavailable (503)
 """
 
@@ -68,6 +69,14 @@ class UnsupportedMediaType(SlipwayError):
     status_code = 415
 
 
+class TooManyRequests(SlipwayError):
+    status_code = 429
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(SlipwayError):
     status_code = 503
 
@@ -108,7 +117,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SlipwayError)
     async def _slipway(request: Request, exc: SlipwayError) -> JSONResponse:
-        return error_response(exc.status_code, exc.detail, request.url.path)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        return error_response(exc.status_code, exc.detail, request.url.path, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -44,7 +44,9 @@ def _do_run(connection: Connection, metadata: MetaData, schema: str) -> None:
         connection=connection,
         target_metadata=metadata,
         version_table_schema=schema,
-        include_schemas=False,
+        # autogenerate compares only this service's schema
+        include_schemas=True,
+        include_name=lambda name, type_, _parent: type_ != "schema" or name == schema,
         transaction_per_migration=False,
     )
     with context.begin_transaction():

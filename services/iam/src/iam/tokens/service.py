@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from iam.models import ApiToken, User, outbox
+from iam.events import emit
+from iam.models import ApiToken, User
 from iam.tokens.repository import IamRepository
 from iam.tokens.secrets import display_prefix, hash_secret, new_secret
 from slipway.contracts import AccountCreated, ApiTokenCreated, ApiTokenRevoked, Subjects
 from slipway.errors import NotFound, Unauthorized
-from slipway.events import Envelope, add_event
 from slipway.principal import Principal
 from slipway.timeutil import utcnow
 
@@ -24,14 +24,6 @@ class IssuedToken:
     secret: str
 
 
-async def _emit(session: AsyncSession, subject: str, payload: dict, resource_id: uuid.UUID) -> None:  # type: ignore[type-arg]
-    await add_event(
-        session,
-        outbox,
-        Envelope(type=subject, source="iam", resource_id=str(resource_id), payload=payload),
-    )
-
-
 async def bootstrap_admin(session: AsyncSession, email: str) -> IssuedToken:
     """Ensure the instance administrator exists and issue a fresh admin API token."""
     repo = IamRepository(session)
@@ -40,7 +32,7 @@ async def bootstrap_admin(session: AsyncSession, email: str) -> IssuedToken:
         user = User(id=uuid.uuid4(), email=email, is_admin=True)
         await repo.add(user)
         created = AccountCreated(user_id=user.id, email=email, is_admin=True)
-        await _emit(session, Subjects.ACCOUNT_CREATED, created.model_dump(mode="json"), user.id)
+        await emit(session, Subjects.ACCOUNT_CREATED, created.model_dump(mode="json"), user.id)
     return await issue_token(session, user, name="bootstrap admin token", description="created by make up")
 
 
@@ -51,6 +43,7 @@ async def issue_token(
     name: str,
     description: str | None = None,
     organization_id: uuid.UUID | None = None,
+    role_id: uuid.UUID | None = None,
 ) -> IssuedToken:
     secret = new_secret()
     token = ApiToken(
@@ -61,6 +54,7 @@ async def issue_token(
         display_prefix=display_prefix(secret),
         user_id=user.id,
         organization_id=organization_id,
+        role_id=role_id,
     )
     await IamRepository(session).add(token)
     event = ApiTokenCreated(
@@ -70,7 +64,7 @@ async def issue_token(
         name=name,
         display_prefix=token.display_prefix,
     )
-    await _emit(session, Subjects.API_TOKEN_CREATED, event.model_dump(mode="json"), token.id)
+    await emit(session, Subjects.API_TOKEN_CREATED, event.model_dump(mode="json"), token.id)
     return IssuedToken(user_id=user.id, token_id=token.id, secret=secret)
 
 
@@ -94,6 +88,6 @@ async def revoke(session: AsyncSession, token_id: uuid.UUID) -> None:
     if token is None or token.revoked_at is not None:
         raise NotFound("API token not found")
     token.revoked_at = utcnow()
-    await _emit(
+    await emit(
         session, Subjects.API_TOKEN_REVOKED, ApiTokenRevoked(token_id=token_id).model_dump(mode="json"), token_id
     )

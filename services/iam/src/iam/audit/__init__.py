@@ -1,0 +1,1 @@
+"""Audit trail of every mutating call, and the authorization decision endpoint the gateway calls."""

@@ -1,0 +1,1 @@
+"""Organizations: the tenancy root (Qovery's Organization Main Calls)."""

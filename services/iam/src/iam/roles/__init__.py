@@ -1,0 +1,1 @@
+"""Roles: built-in roles, custom roles, and the authorization policy."""
