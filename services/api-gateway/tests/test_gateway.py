@@ -23,6 +23,7 @@ from slipway_stack.procs import free_port
 from slipway_stack.testing import serve
 
 KEY = "gateway-test-internal-key"
+PROJECTS: dict[str, str] = {}  # project id -> organization id, served by the stand-in's scope endpoint
 KEYS = {"status", "error", "detail", "message", "timestamp", "path"}
 
 
@@ -41,6 +42,14 @@ def upstream_app() -> FastAPI:
             "body": (await request.body()).decode(),
             "traceparent": request.headers.get("traceparent"),
         }
+
+    @app.get("/internal/scope/project/{pid}")
+    async def scope(pid: str) -> dict:  # type: ignore[type-arg]
+        from slipway.errors import NotFound
+
+        if pid not in PROJECTS:
+            raise NotFound("project not found")
+        return {"organization_id": PROJECTS[pid], "project_id": pid}
 
     @app.get("/project/{pid}")
     async def teapot() -> None:
@@ -68,6 +77,7 @@ class Env:
     api: httpx.AsyncClient
     url: str
     token: str
+    org: str
 
 
 @pytest.fixture
@@ -95,7 +105,9 @@ async def env(database_url: str, nats_server) -> AsyncIterator[Env]:  # type: ig
             )
             token = r.json()["token"]
         api = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=15))
-        yield Env(api, url, token)
+        r = await api.post("/organization", json={"name": "acme", "plan": "FREE"}, headers=auth(token))
+        assert r.status_code == 201, r.text
+        yield Env(api, url, token, r.json()["id"])
 
 
 def auth(token: str) -> dict[str, str]:
@@ -114,7 +126,7 @@ ORG = "7f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 async def test_forwards_with_signed_principal_and_without_credentials(env: Env) -> None:
     r = await env.api.post(
-        f"/organization/{ORG}/project?x=1&x=2",
+        f"/organization/{env.org}/project?x=1&x=2",
         json={"name": "p"},
         headers={
             **auth(env.token),
@@ -138,20 +150,21 @@ async def test_missing_bad_and_unsupported_credentials_are_401(env: Env) -> None
         {"Authorization": "Token"},
         {"Authorization": "Bearer a.b.c"},
     ):
-        body = assert_error(await env.api.get(f"/organization/{ORG}/project", headers=headers), 401)
-        assert body["path"] == f"/organization/{ORG}/project"
+        body = assert_error(await env.api.get(f"/organization/{env.org}/project", headers=headers), 401)
+        assert body["path"] == f"/organization/{env.org}/project"
 
 
 async def test_unknown_route_404_and_wrong_method_405(env: Env) -> None:
     assert_error(await env.api.get("/no/such/thing", headers=auth(env.token)), 404)
     assert_error(await env.api.get("/internal/introspect", headers=auth(env.token)), 404)
-    r = await env.api.patch(f"/organization/{ORG}/project", headers=auth(env.token))
+    r = await env.api.patch(f"/organization/{env.org}/project", headers=auth(env.token))
     assert_error(r, 405)
     assert "GET" in r.headers["allow"]
 
 
 async def test_bad_bodies(env: Env) -> None:
     h = auth(env.token)
+    ORG = env.org  # noqa: N806
     body = assert_error(
         await env.api.post(
             f"/organization/{ORG}/project", content=b"{oops", headers={**h, "content-type": "application/json"}
@@ -176,18 +189,20 @@ async def test_bad_bodies(env: Env) -> None:
 
 
 async def test_upstream_errors_pass_through_and_unbuilt_routes_are_501(env: Env) -> None:
-    assert_error(await env.api.get(f"/project/{ORG}", headers=auth(env.token)), 409)
-    body = assert_error(await env.api.get(f"/organization/{ORG}/cluster", headers=auth(env.token)), 501)
+    project = "5d9a1f7e-2b3c-4d5e-8f90-1a2b3c4d5e6f"
+    PROJECTS[project] = env.org
+    assert_error(await env.api.get(f"/project/{project}", headers=auth(env.token)), 409)
+    body = assert_error(await env.api.get(f"/organization/{env.org}/cluster", headers=auth(env.token)), 501)
     assert "/organization/{id}/cluster" in body["detail"]
 
 
 async def test_unreachable_service_is_503(env: Env) -> None:
-    body = assert_error(await env.api.get(f"/environment/{ORG}/status", headers=auth(env.token)), 503)
+    body = assert_error(await env.api.get(f"/organization/{env.org}/cluster/status", headers=auth(env.token)), 503)
     assert "unavailable" in body["detail"]
 
 
 async def test_revoked_token_stops_working_within_the_cache_window(env: Env, database_url: str) -> None:
-    assert (await env.api.get(f"/organization/{ORG}/project", headers=auth(env.token))).status_code == 200
+    assert (await env.api.get(f"/organization/{env.org}/project", headers=auth(env.token))).status_code == 200
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -200,17 +215,17 @@ async def test_revoked_token_stops_working_within_the_cache_window(env: Env, dat
     await engine.dispose()
 
     async def rejected() -> bool:
-        return (await env.api.get(f"/organization/{ORG}/project", headers=auth(env.token))).status_code == 401
+        return (await env.api.get("/organization", headers=auth(env.token))).status_code == 401
 
     await wait_until(rejected, timeout=5, message="revoked token still accepted")
 
 
 async def test_websocket_proxy_with_token_header(env: Env) -> None:
-    ws_url = env.url.replace("http://", "ws://") + f"/service/logs?organization={ORG}&service=s1"
+    ws_url = env.url.replace("http://", "ws://") + f"/service/logs?organization={env.org}&service=s1"
     async with websockets.connect(ws_url, additional_headers=auth(env.token), subprotocols=["v1"]) as ws:
         assert ws.subprotocol == "v1"
         hello = json.loads(await ws.recv())
-        assert hello["query"] == f"organization={ORG}&service=s1" and hello["subject"]
+        assert hello["query"] == f"organization={env.org}&service=s1" and hello["subject"]
         await ws.send("ping")
         assert await ws.recv() == "PING"
         await ws.send("bye")

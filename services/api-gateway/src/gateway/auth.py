@@ -1,4 +1,4 @@
-"""Authenticate public callers: `Token <api-token>` introspected at iam (cached briefly)."""
+"""Authenticate public callers: `Token <api-token>` introspected at iam (cached briefly), `Bearer <jwt>` via JWKS."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import httpx
 
+from gateway.jwks import JwksVerifier
 from slipway.errors import ServiceUnavailable, Unauthorized
 from slipway.principal import HEADER, Principal, service_principal, sign
 
@@ -15,8 +16,11 @@ _MAX_CACHE = 10_000
 
 
 class Authenticator:
-    def __init__(self, http: httpx.AsyncClient, iam_url: str, key: str, cache_seconds: float) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, iam_url: str, key: str, cache_seconds: float, jwks: JwksVerifier
+    ) -> None:
         self.http = http
+        self.jwks = jwks
         self.iam_url = iam_url
         self.key = key
         self.cache_seconds = cache_seconds
@@ -24,7 +28,7 @@ class Authenticator:
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
-            raise Unauthorized("missing credentials: send 'Authorization: Token <api-token>'")
+            raise Unauthorized("missing credentials: send 'Authorization: Token <api-token>' or 'Bearer <jwt>'")
         scheme, _, credential = authorization.strip().partition(" ")
         credential = credential.strip()
         if not credential:
@@ -32,7 +36,7 @@ class Authenticator:
         if scheme.lower() == "token":
             return await self._api_token(credential)
         if scheme.lower() == "bearer":
-            raise Unauthorized("invalid bearer token")
+            return await self.jwks.verify(credential)
         raise Unauthorized(f"unsupported authorization scheme '{scheme}'")
 
     async def _api_token(self, secret: str) -> Principal:

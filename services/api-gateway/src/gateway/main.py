@@ -5,18 +5,25 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway.auth import Authenticator
+from gateway.authz import Authorizer
 from gateway.endpoints import router
+from gateway.jwks import JwksVerifier
 from gateway.settings import GatewaySettings
 from slipway.app import ServiceSpec, create_service_app
+from slipway.principal import service_principal, sign
 
 
 async def _start(app: FastAPI) -> None:
     settings: GatewaySettings = app.state.settings
+    key = settings.internal_auth_key.get_secret_value()
+    jwks = JwksVerifier(
+        app.state.http, settings.upstream("iam") + "/auth/jwks", settings.jwt_issuer, settings.jwt_audience
+    )
     app.state.authenticator = Authenticator(
-        app.state.http,
-        settings.upstream("iam"),
-        settings.internal_auth_key.get_secret_value(),
-        settings.token_cache_seconds,
+        app.state.http, settings.upstream("iam"), key, settings.token_cache_seconds, jwks
+    )
+    app.state.authorizer = Authorizer(
+        app.state.http, settings.upstream, lambda: sign(service_principal("api-gateway"), key)
     )
 
     async def iam_reachable() -> None:

@@ -18,6 +18,9 @@ class GatewaySettings(ServiceSettings):
     # How long an introspected API token is trusted before iam is asked again (revocation delay).
     token_cache_seconds: float = 5.0
     upstream_timeout_seconds: float = 60.0
+    # Must match iam's IAM_JWT_ISSUER / IAM_JWT_AUDIENCE.
+    jwt_issuer: str = "slipway"
+    jwt_audience: str = "slipway-api"
 
     def upstream(self, service: str) -> str:
         return str(getattr(self, f"{service}_url")).rstrip("/")

@@ -1,0 +1,240 @@
+"""What each public route asks of the caller (an action on a scope), and asking iam for the decision.
+
+Every route in the table maps to a rule here (a test checks it); a route without one is refused.
+Scopes whose organization is not in the path (a project, an environment, a service, …) are
+resolved by the owning service's `/internal/scope/{kind}/{id}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from slipway.errors import Forbidden, NotFound, ServiceUnavailable
+from slipway.principal import HEADER
+
+ActionFor = Callable[[str], str | None]
+SERVICE_KINDS = "application|container|database|job|helm|terraform"
+DEPLOY_ACTIONS = "deploy|redeploy|restart-service|stop|uninstall"
+
+
+def rw(read: str, write: str) -> ActionFor:
+    return lambda method: read if method == "GET" else write
+
+
+def fixed(action: str) -> ActionFor:
+    return lambda _method: action
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: re.Pattern[str]
+    action: ActionFor
+    scope: str  # none | org | cluster-in-org | project | environment | service | stage | cluster | variable | …
+
+
+def rule(template_regex: str, action: ActionFor, scope: str) -> Rule:
+    return Rule(re.compile("^" + template_regex.replace("{id}", r"\{id\}") + "$"), action, scope)
+
+
+# Actions with no organization scope: authentication is enough (the service filters by caller).
+UNSCOPED = {"organization.list", "organization.create", "account", "invitation.accept", "public.read"}
+
+RULES: list[Rule] = [
+    rule("/organization", lambda m: "organization.list" if m == "GET" else "organization.create", "none"),
+    rule("/account", fixed("account"), "none"),
+    rule(
+        "/(availableContainerRegistry|availableHelmRepository|default[A-Za-z]+AdvancedSettings)",
+        fixed("public.read"),
+        "none",
+    ),
+    rule(
+        "/organization/{id}",
+        lambda m: {"GET": "organization.read", "PUT": "organization.edit"}.get(m, "organization.delete"),
+        "org",
+    ),
+    rule("/organization/{id}/apiToken(/{id})?", fixed("token.manage"), "org"),
+    rule("/organization/{id}/availableRole", fixed("member.read"), "org"),
+    rule(
+        "/organization/{id}/inviteMember/{id}",
+        lambda m: {"GET": "member.read", "POST": "invitation.accept"}.get(m, "member.manage"),
+        "org",
+    ),
+    rule("/organization/{id}/(member|customRole(/{id})?|inviteMember)", rw("member.read", "member.manage"), "org"),
+    rule("/organization/{id}/transferOwnership", fixed("organization.transfer"), "org"),
+    rule("/slipway/organization/{id}/auditLog", fixed("audit.read"), "org"),
+    rule("/organization/{id}/cluster(/status)?", rw("cluster.read", "cluster.manage"), "org"),
+    rule("/organization/{id}/cluster/{id}/kubeconfig", fixed("cluster.manage"), "cluster-in-org"),
+    rule("/organization/{id}/cluster/{id}(/.*)?", rw("cluster.read", "cluster.manage"), "cluster-in-org"),
+    rule("/organization/{id}/project", rw("organization.read", "project.create"), "org"),
+    rule("/organization/{id}/container/preview", fixed("project.create"), "org"),
+    rule("/organization/{id}/.+", rw("settings.read", "settings.manage"), "org"),
+    rule("/cluster/{id}/token", fixed("cluster.read"), "cluster"),
+    rule("/project/{id}/environment", rw("project.read", "environment.create"), "project"),
+    rule("/project/{id}(/.*)?", rw("project.read", "project.manage"), "project"),
+    rule(
+        f"/environment/{{id}}/(deploy|redeploy|stop|uninstall|cancelDeployment|service/({DEPLOY_ACTIONS}|delete))",
+        fixed("environment.deploy"),
+        "environment",
+    ),
+    rule("/environment/{id}(/.*)?", rw("environment.read", "environment.manage"), "environment"),
+    rule(f"/({SERVICE_KINDS})/{{id}}/({DEPLOY_ACTIONS})", fixed("environment.deploy"), "service"),
+    rule(f"/({SERVICE_KINDS})/{{id}}(/.*)?", rw("environment.read", "environment.manage"), "service"),
+    rule("/service/{id}/.+", rw("environment.read", "environment.manage"), "service"),
+    rule("/deploymentStage/{id}(/.*)?", rw("environment.read", "environment.manage"), "stage"),
+    rule("/deploymentQueue/{id}/.+", fixed("environment.deploy"), "deployment-request"),
+    rule("/variable(/import)?", rw("environment.read", "environment.manage"), "variable-parent"),
+    rule("/variable/{id}(/.*)?", rw("environment.read", "environment.manage"), "variable"),
+]
+
+# Where a kind's scope is resolved, and which id kind it is looked up as.
+SCOPE_OWNERS = {
+    "project": "catalog",
+    "environment": "catalog",
+    "service": "catalog",
+    "stage": "catalog",
+    "cluster": "catalog",
+    "variable": "catalog",
+    "deployment-request": "deployer",
+}
+_VARIABLE_SCOPES = {
+    "PROJECT": "project",
+    "ENVIRONMENT": "environment",
+    "APPLICATION": "service",
+    "CONTAINER": "service",
+    "JOB": "service",
+    "HELM": "service",
+    "TERRAFORM": "service",
+}
+
+
+def find_rule(template: str) -> Rule | None:
+    for candidate in RULES:
+        if candidate.pattern.match(template):
+            return candidate
+    return None
+
+
+def path_ids(template: str, path: str) -> list[str]:
+    t, p = template.strip("/").split("/"), path.rstrip("/").strip("/").split("/")
+    return [seg for tseg, seg in zip(t, p, strict=False) if tseg == "{id}"]
+
+
+@dataclass
+class Target:
+    action: str
+    organization_id: uuid.UUID | None = None
+    cluster_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+    environment_mode: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+
+
+def _uuid(value: str | None) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound("not found") from None
+
+
+class Authorizer:
+    def __init__(self, http: httpx.AsyncClient, upstream: Callable[[str], str], key_header: Callable[..., str]):
+        self.http = http
+        self.upstream = upstream
+        self.sign = key_header
+
+    async def target(self, template: str, method: str, path: str, query: dict[str, str], body: bytes) -> Target:
+        found = find_rule(template)
+        if found is None:
+            raise Forbidden("this operation is not authorized for anyone yet")
+        action = found.action(method)
+        if action is None:
+            raise Forbidden("method not authorized")
+        ids = path_ids(template, path)
+        resource_type = template.strip("/").split("/")[0]
+        target = Target(action=action, resource_type=resource_type, resource_id=ids[-1] if ids else None)
+        if found.scope == "none":
+            return target
+        if found.scope in ("org", "cluster-in-org"):
+            target.organization_id = _uuid(ids[0])
+            if found.scope == "cluster-in-org":
+                target.cluster_id = _uuid(ids[1])
+            return target
+        kind, ident = found.scope, ids[0] if ids else None
+        if kind == "variable-parent":
+            kind, ident = self._variable_parent(method, query, body)
+            if kind == "project":
+                target.action = "project.read" if method == "GET" else "project.manage"
+        await self._resolve(target, kind, _uuid(ident))
+        if found.scope == "project" and target.action == "environment.create":
+            target.environment_mode = _body_field(body, "mode") or "DEVELOPMENT"
+        return target
+
+    def _variable_parent(self, method: str, query: dict[str, str], body: bytes) -> tuple[str, str | None]:
+        if method == "GET":
+            scope, parent = query.get("scope"), query.get("parent_id")
+        else:
+            scope, parent = _body_field(body, "variable_scope"), _body_field(body, "variable_parent_id")
+        kind = _VARIABLE_SCOPES.get(str(scope))
+        if kind is None or not parent:
+            raise NotFound("variable parent not found")
+        return kind, parent
+
+    async def _resolve(self, target: Target, kind: str, ident: uuid.UUID) -> None:
+        owner = SCOPE_OWNERS[kind]
+        try:
+            response = await self.http.get(
+                f"{self.upstream(owner)}/internal/scope/{kind}/{ident}", headers={HEADER: self.sign()}, timeout=10
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"the {owner} service is unavailable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise NotFound(f"{kind.replace('-', ' ')} not found")
+        scope = response.json()
+        target.organization_id = _uuid(scope["organization_id"])
+        target.project_id = uuid.UUID(scope["project_id"]) if scope.get("project_id") else None
+        target.cluster_id = uuid.UUID(scope["cluster_id"]) if scope.get("cluster_id") else None
+        target.environment_mode = scope.get("environment_mode")
+
+    async def decide(self, target: Target, principal_header: str) -> None:
+        """Raise unless iam allows; never reveal that another organization's resource exists."""
+        if target.action in UNSCOPED:
+            return
+        assert target.organization_id is not None
+        payload = {"action": target.action, "organization_id": str(target.organization_id)}
+        for key in ("cluster_id", "project_id"):
+            if getattr(target, key) is not None:
+                payload[key] = str(getattr(target, key))
+        if target.environment_mode:
+            payload["environment_mode"] = target.environment_mode
+        try:
+            response = await self.http.post(
+                f"{self.upstream('iam')}/internal/authorize",
+                json=payload,
+                headers={HEADER: principal_header},
+                timeout=10,
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"identity service unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise ServiceUnavailable(f"identity service answered {response.status_code}")
+        decision = response.json()["decision"]
+        if decision == "not_found":
+            raise NotFound(f"{target.resource_type or 'resource'} not found")
+        if decision != "allow":
+            raise Forbidden(f"your role does not allow {target.action}")
+
+
+def _body_field(body: bytes, key: str) -> str | None:
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return None
+    value = data.get(key) if isinstance(data, dict) else None
+    return str(value) if value is not None else None
