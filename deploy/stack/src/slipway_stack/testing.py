@@ -97,7 +97,9 @@ def nats_server(make_nats) -> NatsServer:  # type: ignore[no-untyped-def]
 async def serve(app, port: int | None = None) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
     """Serve `app` (lifespan included) on 127.0.0.1; yields its base URL."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False)
+    )
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 30
     while not server.started:

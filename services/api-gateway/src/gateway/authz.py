@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,7 +89,8 @@ RULES: list[Rule] = [
     rule("/service/{id}/.+", rw("environment.read", "environment.manage"), "service"),
     rule("/deploymentStage/{id}(/.*)?", rw("environment.read", "environment.manage"), "stage"),
     rule("/deploymentQueue/{id}/.+", fixed("environment.deploy"), "deployment-request"),
-    rule("/variable(/import)?", rw("environment.read", "environment.manage"), "variable-parent"),
+    rule("/variable/import", fixed("environment.manage"), "variable-import"),
+    rule("/variable", rw("environment.read", "environment.manage"), "variable-parent"),
     rule("/variable/{id}(/.*)?", rw("environment.read", "environment.manage"), "variable"),
 ]
 
@@ -144,10 +146,21 @@ def _uuid(value: str | None) -> uuid.UUID:
 
 
 class Authorizer:
-    def __init__(self, http: httpx.AsyncClient, upstream: Callable[[str], str], key_header: Callable[..., str]):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        upstream: Callable[[str], str],
+        key_header: Callable[..., str],
+        cache_seconds: float = 2.0,
+    ):
         self.http = http
         self.upstream = upstream
         self.sign = key_header
+        self.cache_seconds = cache_seconds
+        # (caller, action, scope) -> (expiry, decision): role changes apply within `cache_seconds`.
+        self._decisions: dict[tuple[str, ...], tuple[float, str]] = {}
+        # (kind, id) -> (expiry, scope or None): where a resource lives barely ever changes.
+        self._scopes: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = {}
 
     async def target(self, template: str, method: str, path: str, query: dict[str, str], body: bytes) -> Target:
         found = find_rule(template)
@@ -167,6 +180,8 @@ class Authorizer:
                 target.cluster_id = _uuid(ids[1])
             return target
         kind, ident = found.scope, ids[0] if ids else None
+        if kind == "variable-import":
+            kind, ident = "service", query.get("service_id")
         if kind == "variable-parent":
             kind, ident = self._variable_parent(method, query, body)
             if kind == "project":
@@ -187,6 +202,23 @@ class Authorizer:
         return kind, parent
 
     async def _resolve(self, target: Target, kind: str, ident: uuid.UUID) -> None:
+        now = time.monotonic()
+        cached = self._scopes.get((kind, str(ident)))
+        if cached is not None and cached[0] > now:
+            scope = cached[1]
+        else:
+            scope = await self._lookup(kind, ident)
+            if len(self._scopes) > 50_000:
+                self._scopes.clear()
+            self._scopes[(kind, str(ident))] = (now + self.cache_seconds, scope)
+        if scope is None:
+            raise NotFound(f"{kind.replace('-', ' ')} not found")
+        target.organization_id = _uuid(scope["organization_id"])
+        target.project_id = uuid.UUID(scope["project_id"]) if scope.get("project_id") else None
+        target.cluster_id = uuid.UUID(scope["cluster_id"]) if scope.get("cluster_id") else None
+        target.environment_mode = scope.get("environment_mode")
+
+    async def _lookup(self, kind: str, ident: uuid.UUID) -> dict[str, str] | None:
         owner = SCOPE_OWNERS[kind]
         try:
             response = await self.http.get(
@@ -195,19 +227,39 @@ class Authorizer:
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"the {owner} service is unavailable ({type(exc).__name__})") from None
         if response.status_code != 200:
-            raise NotFound(f"{kind.replace('-', ' ')} not found")
-        scope = response.json()
-        target.organization_id = _uuid(scope["organization_id"])
-        target.project_id = uuid.UUID(scope["project_id"]) if scope.get("project_id") else None
-        target.cluster_id = uuid.UUID(scope["cluster_id"]) if scope.get("cluster_id") else None
-        target.environment_mode = scope.get("environment_mode")
+            return None
+        return response.json()  # type: ignore[no-any-return]
 
-    async def decide(self, target: Target, principal_header: str) -> None:
+    async def decide(self, target: Target, principal_header: str, caller: str) -> None:
         """Raise unless iam allows; never reveal that another organization's resource exists."""
         if target.action in UNSCOPED:
             return
         assert target.organization_id is not None
+        key = (
+            caller,
+            target.action,
+            str(target.organization_id),
+            str(target.cluster_id),
+            str(target.project_id),
+            str(target.environment_mode),
+        )
+        now = time.monotonic()
+        cached = self._decisions.get(key)
+        if cached is not None and cached[0] > now:
+            decision = cached[1]
+        else:
+            decision = await self._ask_iam(target, principal_header)
+            if len(self._decisions) > 50_000:
+                self._decisions.clear()
+            self._decisions[key] = (now + self.cache_seconds, decision)
+        if decision == "not_found":
+            raise NotFound(f"{target.resource_type or 'resource'} not found")
+        if decision != "allow":
+            raise Forbidden(f"your role does not allow {target.action}")
+
+    async def _ask_iam(self, target: Target, principal_header: str) -> str:
         payload = {"action": target.action, "organization_id": str(target.organization_id)}
+        assert target.organization_id is not None
         for key in ("cluster_id", "project_id"):
             if getattr(target, key) is not None:
                 payload[key] = str(getattr(target, key))
@@ -224,11 +276,7 @@ class Authorizer:
             raise ServiceUnavailable(f"identity service unreachable ({type(exc).__name__})") from None
         if response.status_code != 200:
             raise ServiceUnavailable(f"identity service answered {response.status_code}")
-        decision = response.json()["decision"]
-        if decision == "not_found":
-            raise NotFound(f"{target.resource_type or 'resource'} not found")
-        if decision != "allow":
-            raise Forbidden(f"your role does not allow {target.action}")
+        return str(response.json()["decision"])
 
 
 def _body_field(body: bytes, key: str) -> str | None:

@@ -69,7 +69,7 @@ async def public_http(request: Request) -> Response:
         target = await request.app.state.authorizer.target(
             route.template, request.method, path, dict(request.query_params), body
         )
-        await request.app.state.authorizer.decide(target, principal_header)
+        await request.app.state.authorizer.decide(target, principal_header, f"{principal.kind}:{principal.subject}")
         response = await _forward(request, route, body, principal_header)
     except SlipwayError as exc:
         await _audit(request, principal_header, route, target, exc.status_code)
@@ -138,7 +138,9 @@ async def public_websocket(websocket: WebSocket) -> None:
         return
     principal_header = sign(principal, key)
     try:
-        await websocket.app.state.authorizer.decide(await _websocket_target(websocket), principal_header)
+        await websocket.app.state.authorizer.decide(
+            await _websocket_target(websocket), principal_header, f"{principal.kind}:{principal.subject}"
+        )
     except SlipwayError as exc:
         await websocket.accept(subprotocol=subprotocol)
         await websocket.close(code=1011 if exc.status_code >= 500 else 1007, reason=exc.detail[:120])

@@ -23,7 +23,10 @@ async def _start(app: FastAPI) -> None:
         app.state.http, settings.upstream("iam"), key, settings.token_cache_seconds, jwks
     )
     app.state.authorizer = Authorizer(
-        app.state.http, settings.upstream, lambda: sign(service_principal("api-gateway"), key)
+        app.state.http,
+        settings.upstream,
+        lambda: sign(service_principal("api-gateway"), key),
+        settings.decision_cache_seconds,
     )
 
     async def iam_reachable() -> None:

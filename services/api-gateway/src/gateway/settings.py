@@ -17,6 +17,8 @@ class GatewaySettings(ServiceSettings):
     logs_url: str = "http://127.0.0.1:8105"
     # How long an introspected API token is trusted before iam is asked again (revocation delay).
     token_cache_seconds: float = 5.0
+    # How long an authorization decision is reused for the same caller and scope (role-change delay).
+    decision_cache_seconds: float = 2.0
     upstream_timeout_seconds: float = 60.0
     # Must match iam's IAM_JWT_ISSUER / IAM_JWT_AUDIENCE.
     jwt_issuer: str = "slipway"

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from iam.account import keys
 from iam.account.endpoints import router as account_router
+from iam.account.oidc import router as oidc_router
 from iam.audit import retention
 from iam.audit.endpoints import router as audit_router
 from iam.members.endpoints import router as members_router
@@ -37,6 +38,7 @@ def create_app(settings: IamSettings | None = None) -> FastAPI:
             routers=[
                 tokens_router,
                 account_router,
+                oidc_router,
                 organization_router,
                 org_tokens_router,
                 roles_router,
