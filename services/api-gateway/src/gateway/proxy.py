@@ -100,6 +100,7 @@ async def forward_websocket(
         upstream_ws = await websockets.connect(ws_url, additional_headers=headers, open_timeout=10, max_size=1 << 22)
     except (OSError, InvalidStatus, TimeoutError, websockets.InvalidHandshake) as exc:
         log.warning("websocket upstream refused: %s", exc)
+        await websocket.accept(subprotocol=subprotocol)  # then 1011, which clients retry later
         await websocket.close(code=1011, reason="log service unavailable")
         return
     await websocket.accept(subprotocol=subprotocol)

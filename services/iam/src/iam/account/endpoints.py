@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 
 from iam.account import service
@@ -12,7 +13,7 @@ from iam.account.keys import KeyRing
 from iam.models import User
 from iam.settings import IamSettings
 from slipway.db import SessionDep
-from slipway.errors import NotFound, Unauthorized
+from slipway.errors import NotFound, SlipwayError, TooManyRequests, Unauthorized, error_response
 from slipway.principal import Principal, PrincipalDep
 from slipway.timeutil import rfc3339
 
@@ -79,13 +80,22 @@ async def signup(body: SignupRequest, request: Request, session: SessionDep) -> 
 
 
 @router.post("/auth/login", response_model=TokenResponse)
-async def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenResponse:
-    return _tokens(await service.login(session, _settings(request), _keys(request), body.email, body.password))
+async def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenResponse | JSONResponse:
+    result = await service.login(session, _settings(request), _keys(request), body.email, body.password)
+    return _answer(request, result)
+
+
+def _answer(request: Request, result: service.Session | SlipwayError) -> TokenResponse | JSONResponse:
+    """Errors are answered, not raised, so that what they recorded (counters, sign-outs) commits."""
+    if isinstance(result, SlipwayError):
+        headers = {"Retry-After": str(result.retry_after)} if isinstance(result, TooManyRequests) else None
+        return error_response(result.status_code, result.detail, request.url.path, headers)
+    return _tokens(result)
 
 
 @router.post("/auth/refresh", response_model=TokenResponse)
-async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> TokenResponse:
-    return _tokens(await service.refresh(session, _settings(request), _keys(request), body.refresh_token))
+async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> TokenResponse | JSONResponse:
+    return _answer(request, await service.refresh(session, _settings(request), _keys(request), body.refresh_token))
 
 
 @router.post("/auth/logout", status_code=204)

@@ -17,7 +17,7 @@ from iam.events import emit
 from iam.models import Invitation, RefreshToken, User
 from iam.settings import IamSettings
 from slipway.contracts import AccountCreated, Subjects
-from slipway.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
+from slipway.errors import Conflict, Forbidden, SlipwayError, TooManyRequests, Unauthorized
 from slipway.timeutil import utcnow
 
 
@@ -85,19 +85,23 @@ async def signup(
     return user
 
 
-async def login(session: AsyncSession, settings: IamSettings, keys: KeyRing, email: str, password: str) -> Session:
+async def login(
+    session: AsyncSession, settings: IamSettings, keys: KeyRing, email: str, password: str
+) -> Session | SlipwayError:
+    """A session, or the error to answer. Failures are returned, not raised, so that the failure
+    counter commits with the entrypoint's transaction (a raised error would roll it back)."""
     user = await user_by_email(session, email)
     now = utcnow()
     if user is not None and user.locked_until is not None and user.locked_until > now:
         wait = int((user.locked_until - now).total_seconds()) + 1
-        raise TooManyRequests(f"too many failed sign-in attempts; retry in {wait}s", retry_after=wait)
+        return TooManyRequests(f"too many failed sign-in attempts; retry in {wait}s", retry_after=wait)
     if user is None or not verify_password(user.password_hash, password):
         if user is not None:
             user.failed_logins += 1
             over = user.failed_logins - settings.login_max_failures
             if over >= 0:
                 user.locked_until = now + timedelta(seconds=min(30 * 2**over, 900))
-        raise Unauthorized("invalid email or password")
+        return Unauthorized("invalid email or password")
     user.failed_logins = 0
     user.locked_until = None
     return await open_session(session, settings, keys, user)
@@ -118,12 +122,13 @@ async def open_session(session: AsyncSession, settings: IamSettings, keys: KeyRi
     return Session(access, ttl, refresh)
 
 
-async def refresh(session: AsyncSession, settings: IamSettings, keys: KeyRing, token: str) -> Session:
+async def refresh(session: AsyncSession, settings: IamSettings, keys: KeyRing, token: str) -> Session | SlipwayError:
+    """A new session, or the error to answer (returned so the sign-out of a reused token commits)."""
     row = (
         await session.execute(select(RefreshToken).where(RefreshToken.token_hash == _digest(token)).with_for_update())
     ).scalar_one_or_none()
     if row is None or row.expires_at <= utcnow():
-        raise Unauthorized("invalid or expired refresh token")
+        return Unauthorized("invalid or expired refresh token")
     if row.revoked_at is not None:
         # A rotated token came back: assume it was stolen and end every session of this user.
         await session.execute(
@@ -131,7 +136,7 @@ async def refresh(session: AsyncSession, settings: IamSettings, keys: KeyRing, t
             .where(RefreshToken.user_id == row.user_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        raise Unauthorized("refresh token already used; all sessions were signed out")
+        return Unauthorized("refresh token already used; all sessions were signed out")
     row.revoked_at = utcnow()
     user = await session.get(User, row.user_id)
     assert user is not None
