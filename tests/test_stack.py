@@ -132,3 +132,46 @@ def _free() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_new_organization_reaches_catalog_through_events(stack: RunningStack) -> None:
+    """iam's outbox → NATS → catalog's consumer, in the real stack: the default cluster and registry appear."""
+    import asyncio
+
+    import asyncpg
+
+    h = {"Authorization": f"Token {stack.token}"}
+    r = httpx.post(
+        f"{stack.api_url}/organization", json={"name": f"org-{uuid.uuid4().hex[:6]}", "plan": "FREE"}, headers=h
+    )
+    assert r.status_code == 201, r.text
+    org = r.json()["id"]
+    listed = httpx.get(f"{stack.api_url}/organization", headers=h).json()["results"]
+    assert org in [o["id"] for o in listed]  # read-your-writes at iam
+    password = (stack.state_dir / "pg-password").read_text().strip()
+
+    async def defaults() -> tuple[int, int]:
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=stack.ports["postgres"], user="postgres", password=password, database="slipway"
+        )
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                clusters = await conn.fetchval(
+                    "SELECT count(*) FROM catalog.clusters WHERE organization_id = $1 AND is_default", uuid.UUID(org)
+                )
+                registries = await conn.fetchval(
+                    "SELECT count(*) FROM catalog.container_registries WHERE organization_id = $1 AND is_default",
+                    uuid.UUID(org),
+                )
+                if clusters or asyncio.get_running_loop().time() > deadline:
+                    return clusters, registries
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(defaults()) == (1, 1)
+    httpx.put(f"{stack.api_url}/organization/{org}", json={"name": "renamed", "plan": "FREE"}, headers=h)
+    audit = httpx.get(f"{stack.api_url}/slipway/organization/{org}/auditLog", headers=h).json()["results"]
+    assert [e["action"] for e in audit] == ["organization.edit", "organization.create"]
+    assert {e["actor_kind"] for e in audit} == {"api_token"} and audit[1]["resource_id"] == org

@@ -121,3 +121,19 @@ async def test_unexpected_error_is_500_without_internals(client: httpx.AsyncClie
     body = assert_error(r, 500)
     assert "qov_" not in r.text and "RuntimeError" not in r.text and "Traceback" not in r.text
     assert body["detail"] == "internal error; see the service log"
+
+
+async def test_unique_race_is_409_not_500() -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/race")
+    async def race() -> None:
+        raise IntegrityError("INSERT ...", {}, Exception("duplicate key value violates unique constraint"))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        body = assert_error(await c.post("/race"), 409)
+    assert "retry" in body["detail"] and "duplicate key" not in body["detail"]

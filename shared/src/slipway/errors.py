@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -134,6 +135,12 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             detail = f"method {request.method} is not allowed on {request.url.path}"
         return error_response(exc.status_code, detail, request.url.path, headers or None)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Two concurrent writers raced on a unique key: the loser's transaction rolled back entirely.
+        log.info("conflicting write on %s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(409, "a conflicting change was made at the same time; retry", request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

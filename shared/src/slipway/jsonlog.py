@@ -16,6 +16,8 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_=]+\.?[A-Za-z0-9\-_.+/=]*"), r"\1 ***"),
     (re.compile(r"(?i)((?:password|passwd|secret|api_key|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"), r"\1***"),
     (re.compile(r"(://[^:/\s@]+:)[^@/\s]+@"), r"\1***@"),
+    # OAuth/OIDC redirects and invitation links carry one-time secrets in their query strings
+    (re.compile(r"([?&](?:code|state|invitation|refresh_token|access_token)=)[^&\s\"']+"), r"\1***"),
 ]
 
 

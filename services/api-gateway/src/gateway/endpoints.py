@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 from fastapi import APIRouter, Request, WebSocket
 from starlette.responses import Response
@@ -74,8 +75,19 @@ async def public_http(request: Request) -> Response:
     except SlipwayError as exc:
         await _audit(request, principal_header, route, target, exc.status_code)
         raise
+    if target.action == "organization.create" and response.status_code == 201:
+        # the new organization's own trail starts with its creation
+        target.organization_id = _created_id(response)
+        target.resource_type, target.resource_id = "organization", str(target.organization_id or "")
     await _audit(request, principal_header, route, target, response.status_code)
     return response
+
+
+def _created_id(response: Response) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(json.loads(response.body)["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 async def _forward(request: Request, route: Route, body: bytes, principal_header: str) -> Response:

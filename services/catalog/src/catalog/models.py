@@ -1,6 +1,12 @@
 """ORM models of the catalog schema (clusters, registries, projects, environments, services, variables)."""
 
-from sqlalchemy.orm import DeclarativeBase
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from slipway.db import service_metadata
 from slipway.events import event_tables
@@ -13,3 +19,50 @@ class Base(DeclarativeBase):
 
 
 outbox, processed_messages = event_tables(Base.metadata)
+
+
+class Organization(Base):
+    """Projection of iam's organizations (iam is the source of truth)."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+    __table_args__ = (
+        Index("uq_clusters_default", "organization_id", unique=True, postgresql_where=text("is_default")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    region: Mapped[str] = mapped_column(String(64))
+    cloud_provider: Mapped[str] = mapped_column(String(32))  # CloudVendorEnum; ON_PREMISE here
+    kubernetes: Mapped[str] = mapped_column(String(32))  # KubernetesEnum
+    engine: Mapped[str] = mapped_column(String(32))  # Slipway: docker | podman | kubernetes
+    engine_host: Mapped[str | None] = mapped_column(String(1024))  # Docker Engine API address for engine hosts
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ContainerRegistry(Base):
+    __tablename__ = "container_registries"
+    __table_args__ = (
+        Index("uq_registries_default", "organization_id", unique=True, postgresql_where=text("is_default")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))  # ContainerRegistryKindEnum
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(String(2048))
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -10,3 +10,8 @@ class CatalogSettings(ServiceSettings):
 
     service_name: str = "catalog"
     port: int = 8102
+    # The default cluster of every organization: the local container engine (Docker Engine API).
+    default_engine: str = "podman"
+    default_engine_host: str = "unix:///run/slipway/podman.sock"
+    # The default registry of every organization, suited to the default cluster (a local registry).
+    default_registry_url: str = "127.0.0.1:5000"

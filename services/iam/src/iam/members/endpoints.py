@@ -74,7 +74,7 @@ def _legacy(role_id: uuid.UUID) -> str:
     return policy.LEGACY_ROLE.get(role_id, "VIEWER")
 
 
-@router.get("/member", response_model=MemberList)
+@router.get("/member", response_model=MemberList, response_model_exclude_none=True)
 async def list_members(organization_id: uuid.UUID, session: SessionDep) -> MemberList:
     results = []
     for membership, user in await service.members(session, organization_id):
@@ -133,7 +133,7 @@ async def _render_invite(session: AsyncSession, request: Request, inv: Invitatio
     )
 
 
-@router.get("/inviteMember", response_model=InviteMemberList)
+@router.get("/inviteMember", response_model=InviteMemberList, response_model_exclude_none=True)
 async def list_invitations(organization_id: uuid.UUID, request: Request, session: SessionDep) -> InviteMemberList:
     return InviteMemberList(
         results=[
@@ -143,7 +143,7 @@ async def list_invitations(organization_id: uuid.UUID, request: Request, session
     )
 
 
-@router.post("/inviteMember", status_code=201, response_model=InviteMember)
+@router.post("/inviteMember", status_code=201, response_model=InviteMember, response_model_exclude_none=True)
 async def invite_member(
     organization_id: uuid.UUID,
     body: InviteMemberRequest,
@@ -161,14 +161,16 @@ async def invite_member(
     return await _render_invite(session, request, inv, secret)
 
 
-@router.get("/inviteMember/{invite_id}", response_model=InviteMember)
+@router.get("/inviteMember/{invite_id}", response_model=InviteMember, response_model_exclude_none=True)
 async def get_invitation(
     organization_id: uuid.UUID, invite_id: uuid.UUID, request: Request, session: SessionDep
 ) -> InviteMember:
     return await _render_invite(session, request, await service.invitation(session, organization_id, invite_id), None)
 
 
-@router.post("/inviteMember/{invite_id}", status_code=201, response_model=InviteMember)
+@router.post(
+    "/inviteMember/{invite_id}", status_code=201, response_model=InviteMember, response_model_exclude_none=True
+)
 async def accept_invitation(
     organization_id: uuid.UUID, invite_id: uuid.UUID, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> InviteMember:

@@ -23,7 +23,7 @@ def _retention(request: Request) -> int | None:
     return request.app.state.settings.audit_retention_days  # type: ignore[no-any-return]
 
 
-@router.get("/organization", response_model=OrganizationResponseList)
+@router.get("/organization", response_model=OrganizationResponseList, response_model_exclude_none=True)
 async def list_organizations(
     request: Request, principal: PrincipalDep, session: SessionDep
 ) -> OrganizationResponseList:
@@ -31,19 +31,19 @@ async def list_organizations(
     return OrganizationResponseList(results=[service.render(o, _retention(request)) for o in orgs])
 
 
-@router.post("/organization", status_code=201, response_model=Organization)
+@router.post("/organization", status_code=201, response_model=Organization, response_model_exclude_none=True)
 async def create_organization(
     body: OrganizationRequest, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> Organization:
     return service.render(await service.create(session, principal, body), _retention(request))
 
 
-@router.get("/organization/{organization_id}", response_model=Organization)
+@router.get("/organization/{organization_id}", response_model=Organization, response_model_exclude_none=True)
 async def get_organization(organization_id: uuid.UUID, request: Request, session: SessionDep) -> Organization:
     return service.render(await service.get(session, organization_id), _retention(request))
 
 
-@router.put("/organization/{organization_id}", response_model=Organization)
+@router.put("/organization/{organization_id}", response_model=Organization, response_model_exclude_none=True)
 async def edit_organization(
     organization_id: uuid.UUID,
     body: OrganizationEditRequest,

@@ -22,7 +22,7 @@ def render(org: Organization, retention_days: int | None = None) -> Organization
     return OrganizationOut(
         id=str(org.id),
         created_at=rfc3339(org.created_at),
-        updated_at=rfc3339(org.updated_at) if org.updated_at else None,
+        updated_at=rfc3339(org.updated_at or org.created_at),
         name=org.name,
         description=org.description,
         plan=org.plan,

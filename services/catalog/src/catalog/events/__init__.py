@@ -1,0 +1,1 @@
+"""catalog's event subscriptions."""

@@ -1,0 +1,32 @@
+"""Every subscription of the catalog, one thin function each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.organization import service
+from catalog.settings import CatalogSettings
+from slipway.contracts import OrganizationCreated, OrganizationDeleted, OrganizationUpdated, Subjects
+from slipway.events import Envelope, Subscription
+
+
+def subscriptions(settings: CatalogSettings) -> list[Subscription]:
+    async def organization_created(session: AsyncSession, envelope: Envelope) -> None:
+        event = OrganizationCreated.model_validate(envelope.payload)
+        await service.ensure_organization(session, settings, event.organization_id, event.name)
+
+    async def organization_updated(session: AsyncSession, envelope: Envelope) -> None:
+        event = OrganizationUpdated.model_validate(envelope.payload)
+        await service.rename(session, event.organization_id, event.name)
+
+    async def organization_deleted(session: AsyncSession, envelope: Envelope) -> None:
+        await service.remove(session, OrganizationDeleted.model_validate(envelope.payload).organization_id)
+
+    handlers: dict[str, Callable] = {  # type: ignore[type-arg]
+        Subjects.ORGANIZATION_CREATED: organization_created,
+        Subjects.ORGANIZATION_UPDATED: organization_updated,
+        Subjects.ORGANIZATION_DELETED: organization_deleted,
+    }
+    return [Subscription(subject, handler) for subject, handler in handlers.items()]

@@ -1,0 +1,59 @@
+"""Idempotent seeding of an organization's defaults (from iam's events, or on first access)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.models import Cluster, ContainerRegistry, Organization
+from catalog.settings import CatalogSettings
+
+
+async def ensure_organization(
+    session: AsyncSession, settings: CatalogSettings, organization_id: uuid.UUID, name: str
+) -> None:
+    """Record the organization and give it its default cluster and registry, once, whoever comes first."""
+    await session.execute(
+        insert(Organization).values(id=organization_id, name=name).on_conflict_do_nothing(index_elements=["id"])
+    )
+    await session.execute(
+        insert(Cluster)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=organization_id,
+            name="local",
+            region="local",
+            description="The container engine of this Slipway host",
+            cloud_provider="ON_PREMISE",
+            kubernetes="SELF_MANAGED",
+            engine=settings.default_engine,
+            engine_host=settings.default_engine_host,
+            is_default=True,
+        )
+        .on_conflict_do_nothing(index_elements=["organization_id"], index_where=Cluster.is_default)
+    )
+    await session.execute(
+        insert(ContainerRegistry)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=organization_id,
+            name="local",
+            kind="GENERIC_CR",
+            description="The registry of this Slipway host",
+            url=settings.default_registry_url,
+            is_default=True,
+        )
+        .on_conflict_do_nothing(index_elements=["organization_id"], index_where=ContainerRegistry.is_default)
+    )
+
+
+async def rename(session: AsyncSession, organization_id: uuid.UUID, name: str) -> None:
+    await session.execute(update(Organization).where(Organization.id == organization_id).values(name=name))
+
+
+async def remove(session: AsyncSession, organization_id: uuid.UUID) -> None:
+    """Everything below the organization goes with it (foreign keys cascade)."""
+    await session.execute(delete(Organization).where(Organization.id == organization_id))
