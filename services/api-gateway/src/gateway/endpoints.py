@@ -14,7 +14,7 @@ from gateway.proxy import NO_ROUTE_HEADER, forward_http, forward_websocket, webs
 from gateway.routing import Route, resolve, websocket_service
 from gateway.settings import GatewaySettings
 from slipway.errors import BadRequest, NotFound, SlipwayError, error_response
-from slipway.principal import HEADER, Principal, sign
+from slipway.principal import HEADER, sign
 
 log = logging.getLogger("gateway")
 router = APIRouter()
@@ -61,7 +61,7 @@ async def public_http(request: Request) -> Response:
     body = await request.body()
     _check_json(request, body)
     if route.public:
-        return await _forward(request, route, body, sign(Principal(kind="service", subject="anonymous"), key))
+        return await _forward(request, route, body, None)  # anonymous: no principal at all
     principal = await request.app.state.authenticator.authenticate(request.headers.get("authorization"))
     principal = principal.model_copy(update={"origin": origin(request.headers.get("user-agent", ""))})
     principal_header = sign(principal, key)
@@ -85,12 +85,12 @@ async def public_http(request: Request) -> Response:
 
 def _created_id(response: Response) -> uuid.UUID | None:
     try:
-        return uuid.UUID(json.loads(response.body)["id"])
+        return uuid.UUID(json.loads(bytes(response.body))["id"])
     except (ValueError, KeyError, TypeError):
         return None
 
 
-async def _forward(request: Request, route: Route, body: bytes, principal_header: str) -> Response:
+async def _forward(request: Request, route: Route, body: bytes, principal_header: str | None) -> Response:
     settings: GatewaySettings = request.app.state.settings
     response = await forward_http(
         request.app.state.http,

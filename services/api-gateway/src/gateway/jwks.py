@@ -49,7 +49,7 @@ class JwksVerifier:
         await self._refresh(force=False)
         if kid not in self._keys:
             await self._refresh(force=True)
-        key = self._keys.get(kid)
+        key = self._keys.get(str(kid))
         if key is None:
             raise Unauthorized("unknown signing key")
         try:

@@ -48,10 +48,16 @@ NO_ROUTE_HEADER = "x-slipway-no-route"
 
 
 async def forward_http(
-    http: httpx.AsyncClient, request: Request, upstream: str, principal_header: str, body: bytes, timeout: float
+    http: httpx.AsyncClient,
+    request: Request,
+    upstream: str,
+    principal_header: str | None,
+    body: bytes,
+    timeout: float,
 ) -> Response:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
-    headers[HEADER] = principal_header
+    if principal_header is not None:
+        headers[HEADER] = principal_header
     client = request.client.host if request.client else ""
     headers["x-forwarded-for"] = ", ".join(filter(None, [request.headers.get("x-forwarded-for"), client]))
     inject_headers(headers)

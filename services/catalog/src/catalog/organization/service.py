@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +33,7 @@ async def ensure_organization(
             engine_host=settings.default_engine_host,
             is_default=True,
         )
-        .on_conflict_do_nothing(index_elements=["organization_id"], index_where=Cluster.is_default)
+        .on_conflict_do_nothing(index_elements=["organization_id"], index_where=text("is_default"))
     )
     await session.execute(
         insert(ContainerRegistry)
@@ -46,7 +46,7 @@ async def ensure_organization(
             url=settings.default_registry_url,
             is_default=True,
         )
-        .on_conflict_do_nothing(index_elements=["organization_id"], index_where=ContainerRegistry.is_default)
+        .on_conflict_do_nothing(index_elements=["organization_id"], index_where=text("is_default"))
     )
 
 
