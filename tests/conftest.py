@@ -66,7 +66,7 @@ async def platform(database_url: str, nats_server) -> AsyncIterator[Platform]:  
         yield p
 
 
-def run_platform(database_url: str, nats_url: str, **iam_settings: Any):  # type: ignore[no-untyped-def]
+def run_platform(database_url: str, nats_url: str, decision_cache_seconds: float = 0.5, **iam_settings: Any):  # type: ignore[no-untyped-def]
     from contextlib import asynccontextmanager
 
     @asynccontextmanager

@@ -12,25 +12,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from gateway.main import create_app as create_gateway
 from gateway.routetable import ROUTES
 from gateway.routing import EXTENSIONS
-from gateway.settings import GatewaySettings
-from iam.main import create_app as create_iam
 from iam.roles import policy
-from iam.settings import IamSettings
-from slipway.errors import NotFound, install_error_handlers
-from slipway_stack.testing import serve
 
-KEY = "matrix-internal-key"
-PASSWORD = "correct horse battery staple"
+from .conftest import PASSWORD, run_platform
+
 DEPLOY_SUFFIXES = (
     "/deploy",
     "/redeploy",
@@ -40,20 +32,6 @@ DEPLOY_SUFFIXES = (
     "/cancelDeployment",
     "/service/delete",
 )
-
-
-def stand_in(scopes: dict[str, dict[str, str]]) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.get("/internal/scope/{kind}/{ident}")
-    async def scope(kind: str, ident: str) -> dict[str, str]:
-        found = scopes.get(f"{kind}:{ident}")
-        if found is None:
-            raise NotFound(f"{kind} not found")
-        return found
-
-    return app
 
 
 @dataclass
@@ -92,30 +70,15 @@ async def world(pg_server, tmp_path_factory) -> AsyncIterator[World]:  # type: i
     root = tmp_path_factory.mktemp("matrix-nats")
     nats = NatsServer(root / "store", free_port(), root / "nats.log", root / "nats.pid")
     start_nats(nats)
-    scopes: dict[str, dict[str, str]] = {}
-    async with AsyncExitStack() as stack:
-        iam_settings = IamSettings(
-            database_url=create_database(pg_server), nats_url=nats.url, internal_auth_key=KEY, signup_enabled=True
-        )
-        iam_url = await stack.enter_async_context(serve(create_iam(iam_settings)))
-        other_url = await stack.enter_async_context(serve(stand_in(scopes)))
-        gw = GatewaySettings(
-            nats_url=nats.url,
-            internal_auth_key=KEY,
-            iam_url=iam_url,
-            catalog_url=other_url,
-            builder_url=other_url,
-            deployer_url=other_url,
-            logs_url=other_url,
-        )
-        url = await stack.enter_async_context(serve(create_gateway(gw)))
-        api = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
-        world = await _populate(api, iam_url, scopes)
-        yield world
-    nats.stop()
+    try:
+        # decisions and scopes cached as in production: the matrix asks the same things many times
+        async with run_platform(create_database(pg_server), nats.url, decision_cache_seconds=2.0) as platform:
+            yield await _populate(platform.api, platform.scopes)
+    finally:
+        nats.stop()
 
 
-async def _populate(api: httpx.AsyncClient, iam_url: str, scopes: dict[str, dict[str, str]]) -> World:
+async def _populate(api: httpx.AsyncClient, scopes: dict[str, dict[str, str]]) -> World:
     owner, outsider = await user(api, "owner@a.io"), await user(api, "owner@b.io")
     org_a = (await ok(await api.post("/organization", json={"name": "A", "plan": "FREE"}, headers=owner), 201))["id"]
     org_b = (await ok(await api.post("/organization", json={"name": "B", "plan": "FREE"}, headers=outsider), 201))["id"]
