@@ -358,7 +358,7 @@ def denied(r: httpx.Response) -> bool:
 
 
 async def run_matrix(world: World, org: str) -> list[str]:
-    semaphore = asyncio.Semaphore(16)
+    semaphore = asyncio.Semaphore(8)
     problems: list[str] = []
     ids = world.ids if org == "A" else world.other
 

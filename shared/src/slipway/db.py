@@ -36,12 +36,12 @@ def async_url(url: str) -> str:
 class Database:
     """One engine per process, owned by the service's lifespan."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_pre_ping=True,
             pool_size=pool_size,
-            max_overflow=5,
+            max_overflow=10,
             connect_args={"timeout": 5, "command_timeout": 30},
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
