@@ -1,4 +1,4 @@
-"""ORM models of the catalog schema (clusters, registries, projects, environments, services, variables)."""
+"""Organizations (projection of iam's) and what hangs directly off them: clusters and registries."""
 
 from __future__ import annotations
 
@@ -6,19 +6,9 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from slipway.db import service_metadata
-from slipway.events import event_tables
-
-SCHEMA = "catalog"
-
-
-class Base(DeclarativeBase):
-    metadata = service_metadata(SCHEMA)
-
-
-outbox, processed_messages = event_tables(Base.metadata)
+from catalog.models.base import Base
 
 
 class Organization(Base):

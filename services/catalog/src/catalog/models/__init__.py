@@ -1,0 +1,19 @@
+"""ORM models of the catalog schema; importing this package registers every table on Base.metadata."""
+
+from catalog.models.base import SCHEMA, Base, outbox, processed_messages
+from catalog.models.credentials import *  # noqa: F403
+from catalog.models.organization import Cluster, ContainerRegistry, Organization
+from catalog.models.project import DeploymentStage, Environment, Project
+
+__all__ = [
+    "SCHEMA",
+    "Base",
+    "Cluster",
+    "ContainerRegistry",
+    "DeploymentStage",
+    "Environment",
+    "Organization",
+    "Project",
+    "outbox",
+    "processed_messages",
+]
