@@ -45,6 +45,7 @@ class Platform:
     iam_app: Any
     iam_url: str
     scopes: dict[str, dict[str, str]]
+    catalog_url: str | None = None
 
     async def bootstrap_token(self, email: str = "admin@slipway.test") -> str:
         async with httpx.AsyncClient(base_url=self.iam_url) as iam:
@@ -66,7 +67,14 @@ async def platform(database_url: str, nats_server) -> AsyncIterator[Platform]:  
         yield p
 
 
-def run_platform(database_url: str, nats_url: str, decision_cache_seconds: float = 0.5, **iam_settings: Any):  # type: ignore[no-untyped-def]
+def run_platform(  # type: ignore[no-untyped-def]
+    database_url: str,
+    nats_url: str,
+    decision_cache_seconds: float = 0.5,
+    with_catalog: bool = False,
+    **iam_settings: Any,
+):
+    """iam + gateway (+ the real catalog when `with_catalog`); a stand-in answers for the other services."""
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -82,11 +90,18 @@ def run_platform(database_url: str, nats_url: str, decision_cache_seconds: float
             iam_app = create_iam(settings)
             iam_url = await stack.enter_async_context(serve(iam_app))
             other = await stack.enter_async_context(serve(stand_in(scopes)))
+            catalog_url = other
+            if with_catalog:
+                from catalog.main import create_app as create_catalog
+                from catalog.settings import CatalogSettings
+
+                catalog_settings = CatalogSettings(database_url=database_url, nats_url=nats_url, internal_auth_key=KEY)
+                catalog_url = await stack.enter_async_context(serve(create_catalog(catalog_settings)))
             gw = GatewaySettings(
                 nats_url=nats_url,
                 internal_auth_key=KEY,
                 iam_url=iam_url,
-                catalog_url=other,
+                catalog_url=catalog_url,
                 builder_url=other,
                 deployer_url=other,
                 logs_url=other,
@@ -95,6 +110,6 @@ def run_platform(database_url: str, nats_url: str, decision_cache_seconds: float
             )
             url = await stack.enter_async_context(serve(create_gateway(gw)))
             api = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
-            yield Platform(api, url, iam_app, iam_url, scopes)
+            yield Platform(api, url, iam_app, iam_url, scopes, catalog_url if with_catalog else None)
 
     return _run()

@@ -16,6 +16,11 @@ class Subjects:
     ORGANIZATION_DELETED = "evt.iam.organization.deleted"
     MEMBER_ADDED = "evt.iam.member.added"
     MEMBER_REMOVED = "evt.iam.member.removed"
+    PROJECT_CREATED = "evt.catalog.project.created"
+    PROJECT_DELETED = "evt.catalog.project.deleted"
+    ENVIRONMENT_CREATED = "evt.catalog.environment.created"
+    ENVIRONMENT_UPDATED = "evt.catalog.environment.updated"
+    ENVIRONMENT_DELETED = "evt.catalog.environment.deleted"  # the deployer uninstalls what ran there
 
 
 class AccountCreated(BaseModel):

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field, ValidationError
 
-from slipway.errors import Unauthorized
+from slipway.errors import Forbidden, Unauthorized
 
 HEADER = "X-Slipway-Principal"
 DEFAULT_TTL = 60
@@ -73,11 +73,19 @@ def service_principal(name: str) -> Principal:
     return Principal(kind="service", subject=name)
 
 
-async def _current_principal(request: Request) -> Principal:
+async def require_principal(request: Request) -> Principal:
     value = request.headers.get(HEADER)
     if not value:
         raise Unauthorized("missing credentials")
     return verify(value, request.app.state.settings.internal_auth_key.get_secret_value())
 
 
-PrincipalDep = Annotated[Principal, Depends(_current_principal)]
+async def require_service(request: Request) -> Principal:
+    """Internal routes: only other Slipway services (never a user's forwarded principal)."""
+    principal = await require_principal(request)
+    if principal.kind != "service":
+        raise Forbidden("internal endpoint")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]

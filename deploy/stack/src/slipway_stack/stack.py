@@ -15,6 +15,7 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slipway.crypto import generate_key
 from slipway.principal import HEADER, service_principal, sign
 from slipway_stack.natsserver import NatsServer
 from slipway_stack.postgres import EmbeddedPostgres
@@ -48,6 +49,8 @@ class StackSettings(BaseSettings):
     nats_url: str | None = Field(default=None, validation_alias="NATS_URL")
     admin_email: str = Field(default="admin@slipway.local", validation_alias="SLIPWAY_ADMIN_EMAIL")
     log_level: str = Field(default="INFO", validation_alias="SLIPWAY_LOG_LEVEL")
+    # Overrides the keys generated into stack.json (e.g. during a rotation managed outside the stack).
+    encryption_keys: str | None = Field(default=None, validation_alias="SLIPWAY_ENCRYPTION_KEYS")
     ready_timeout: float = Field(default=180.0, validation_alias="SLIPWAY_READY_TIMEOUT")
 
 
@@ -82,6 +85,7 @@ class Stack:
 
     def ensure_config(self) -> dict:  # type: ignore[type-arg]
         config = self.load_config()
+        changed = False
         if not config:
             self.state.mkdir(parents=True, exist_ok=True)
             self.state.chmod(0o755)
@@ -89,9 +93,19 @@ class Stack:
             for svc in SERVICES:
                 ports[svc.name] = self._pick_port(svc.default_port)
             config = {"internal_key": secrets.token_urlsafe(32), "ports": ports}
+            changed = True
+        if not config.get("encryption_keys"):
+            # Encryption at rest (slipway.crypto). Rotate by prepending a new key here (comma-separated):
+            # the first encrypts, all decrypt. Losing this file loses every stored secret.
+            config["encryption_keys"] = generate_key()
+            changed = True
+        if changed:
             self.config_file.write_text(json.dumps(config, indent=2))
             self.config_file.chmod(0o600)
         return config
+
+    def encryption_keys(self, config: dict) -> str:  # type: ignore[type-arg]
+        return self.settings.encryption_keys or str(config["encryption_keys"])
 
     def postgres(self, config: dict) -> EmbeddedPostgres:  # type: ignore[type-arg]
         return EmbeddedPostgres(self.state / "pgdata", config["ports"]["postgres"], self.logs / "postgres.log")
@@ -115,6 +129,7 @@ class Stack:
                 "DATABASE_URL": self.database_url(config),
                 "NATS_URL": self.nats_url(config),
                 "SLIPWAY_INTERNAL_KEY": config["internal_key"],
+                "SLIPWAY_ENCRYPTION_KEYS": self.encryption_keys(config),
                 "SLIPWAY_LOG_LEVEL": self.settings.log_level,
                 "SLIPWAY_RUN_MIGRATIONS": "false",  # `up` migrated every schema already
                 f"{svc.env_prefix}_PORT": str(config["ports"][svc.name]),

@@ -4,8 +4,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from catalog.cluster.endpoints import router as cluster_router
+from catalog.environment.endpoints import router as environment_router
+from catalog.environment.scope import scope_router
 from catalog.events.handlers import subscriptions
+from catalog.gittoken.endpoints import router as git_token_router
 from catalog.models import Base
+from catalog.project.endpoints import router as project_router
+from catalog.registry.endpoints import router as registry_router
+from catalog.scope import cluster_scope_router
 from catalog.settings import CatalogSettings
 from slipway.app import ServiceSpec, create_service_app
 
@@ -18,5 +25,16 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             metadata=Base.metadata,
             migrations_dir=Path(__file__).parent / "migrations",
             subscriptions=subscriptions(settings),
+            routers=[
+                cluster_router,
+                registry_router,
+                git_token_router,
+                cluster_scope_router,
+                project_router,
+                environment_router,
+                scope_router,
+            ],
+            # PUT …/cluster/{id}/kubeconfig takes the kubeconfig itself as YAML
+            body_types=[(r"/kubeconfig$", {"application/x-yaml", "text/yaml", "application/yaml"})],
         )
     )

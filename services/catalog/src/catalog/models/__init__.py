@@ -1,7 +1,7 @@
 """ORM models of the catalog schema; importing this package registers every table on Base.metadata."""
 
 from catalog.models.base import SCHEMA, Base, outbox, processed_messages
-from catalog.models.credentials import *  # noqa: F403
+from catalog.models.credentials import GitToken
 from catalog.models.organization import Cluster, ContainerRegistry, Organization
 from catalog.models.project import DeploymentStage, Environment, Project
 
@@ -12,6 +12,7 @@ __all__ = [
     "ContainerRegistry",
     "DeploymentStage",
     "Environment",
+    "GitToken",
     "Organization",
     "Project",
     "outbox",

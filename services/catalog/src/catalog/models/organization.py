@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, false, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.models.base import Base
@@ -37,6 +37,9 @@ class Cluster(Base):
     engine: Mapped[str] = mapped_column(String(32))  # Slipway: docker | podman | kubernetes
     engine_host: Mapped[str | None] = mapped_column(String(1024))  # Docker Engine API address for engine hosts
     is_default: Mapped[bool] = mapped_column(default=False)
+    production: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # slipway.crypto ciphertext of the kubeconfig YAML (kubernetes clusters); never returned but by its own route
+    kubeconfig_encrypted: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -54,5 +57,15 @@ class ContainerRegistry(Base):
     description: Mapped[str | None] = mapped_column(Text)
     url: Mapped[str] = mapped_column(String(2048))
     is_default: Mapped[bool] = mapped_column(default=False)
+    # slipway.crypto ciphertext of the whole `config` object as JSON (usernames, passwords, keys…);
+    # responses show only its non-secret fields
+    config_encrypted: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# names are case-insensitive (Qovery): unique on lower(name) within the organization
+Index("uq_clusters_name", Cluster.organization_id, func.lower(Cluster.name), unique=True)
+Index(
+    "uq_container_registries_name", ContainerRegistry.organization_id, func.lower(ContainerRegistry.name), unique=True
+)

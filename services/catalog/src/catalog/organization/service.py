@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,12 +13,28 @@ from catalog.settings import CatalogSettings
 
 
 async def ensure_organization(
-    session: AsyncSession, settings: CatalogSettings, organization_id: uuid.UUID, name: str
+    session: AsyncSession, settings: CatalogSettings, organization_id: uuid.UUID, name: str | None = None
 ) -> None:
-    """Record the organization and give it its default cluster and registry, once, whoever comes first."""
-    await session.execute(
-        insert(Organization).values(id=organization_id, name=name).on_conflict_do_nothing(index_elements=["id"])
-    )
+    """Record the organization and give it its default cluster and registry, once, whoever comes first.
+
+    Routes call it without a name (the gateway has confirmed the organization with iam, but iam's
+    event may not have arrived): the row starts with an empty name that the event fills in later.
+    """
+    if name is None:
+        known = await session.execute(select(Organization.id).where(Organization.id == organization_id))
+        if known.first() is not None:
+            return  # the row and its defaults are written together, so both exist already
+        statement = (
+            insert(Organization).values(id=organization_id, name="").on_conflict_do_nothing(index_elements=["id"])
+        )
+    else:
+        statement = (
+            insert(Organization)
+            .values(id=organization_id, name=name)
+            # only a placeholder from first access is replaced: a rename seen earlier must not be undone
+            .on_conflict_do_update(index_elements=["id"], set_={"name": name}, where=Organization.name == "")
+        )
+    await session.execute(statement)
     await session.execute(
         insert(Cluster)
         .values(

@@ -1,0 +1,1 @@
+"""Git tokens (Qovery's Git Token calls): provider tokens kept encrypted, never shown again."""

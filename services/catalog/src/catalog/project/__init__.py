@@ -1,0 +1,1 @@
+"""Projects (Qovery's Projects Main Calls)."""

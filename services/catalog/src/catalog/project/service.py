@@ -1,0 +1,90 @@
+"""Project rules: case-insensitive unique names per organization; deleting removes the environments below."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.events.publish import emit
+from catalog.models import Environment, Project
+from catalog.project.schemas import Project as ProjectOut
+from catalog.project.schemas import ProjectRequest, Reference
+from slipway.contracts import Subjects
+from slipway.errors import Conflict, NotFound
+from slipway.timeutil import rfc3339, utcnow
+
+
+async def render(session: AsyncSession, project: Project) -> ProjectOut:
+    count = (
+        await session.execute(select(func.count()).select_from(Environment).where(Environment.project_id == project.id))
+    ).scalar_one()
+    return ProjectOut(
+        id=str(project.id),
+        created_at=rfc3339(project.created_at),
+        updated_at=rfc3339(project.updated_at or project.created_at),
+        name=project.name,
+        description=project.description,
+        associated_environments_count=int(count),
+        organization=Reference(id=str(project.organization_id)),
+    )
+
+
+async def get(session: AsyncSession, project_id: uuid.UUID) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise NotFound("project not found")
+    return project
+
+
+async def listing(session: AsyncSession, organization_id: uuid.UUID) -> list[Project]:
+    rows = await session.execute(
+        select(Project).where(Project.organization_id == organization_id).order_by(Project.created_at)
+    )
+    return list(rows.scalars())
+
+
+async def _flush(session: AsyncSession, name: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(f"name '{name}' is already taken by another project of this organization") from None
+
+
+async def create(session: AsyncSession, organization_id: uuid.UUID, body: ProjectRequest) -> Project:
+    project = Project(id=uuid.uuid4(), organization_id=organization_id, name=body.name, description=body.description)
+    session.add(project)
+    await _flush(session, body.name)
+    await emit(
+        session,
+        Subjects.PROJECT_CREATED,
+        organization_id,
+        project.id,
+        {"project_id": str(project.id), "name": project.name},
+    )
+    return project
+
+
+async def edit(session: AsyncSession, project: Project, body: ProjectRequest) -> None:
+    project.name = body.name
+    if "description" in body.model_fields_set:
+        project.description = body.description
+    project.updated_at = utcnow()
+    await _flush(session, body.name)
+
+
+async def delete(session: AsyncSession, project: Project) -> None:
+    environments = await session.execute(select(Environment.id).where(Environment.project_id == project.id))
+    for (environment_id,) in environments.all():
+        await emit(
+            session,
+            Subjects.ENVIRONMENT_DELETED,
+            project.organization_id,
+            environment_id,
+            {"environment_id": str(environment_id), "project_id": str(project.id)},
+        )
+    await session.delete(project)
+    await emit(session, Subjects.PROJECT_DELETED, project.organization_id, project.id, {"project_id": str(project.id)})

@@ -1,0 +1,1 @@
+"""Container registries (Qovery's Container Registries calls), with their credentials encrypted at rest."""

@@ -1,0 +1,133 @@
+"""Projects, environments and deployment stages through the gateway, with the real iam and catalog."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from iam.roles import policy
+
+from .conftest import Platform, run_platform
+from .test_qovery_conformance_iam import check, spec  # noqa: F401  (the spec fixture)
+
+
+@pytest.fixture
+async def platform(database_url: str, nats_server):  # type: ignore[no-untyped-def]
+    async with run_platform(database_url, nats_server.url, with_catalog=True) as p:
+        yield p
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def test_project_environment_lifecycle_matches_the_spec(platform: Platform, spec: dict[str, Any]) -> None:  # noqa: F811
+    api = platform.api
+    owner = bearer(await platform.signup("cat@example.com"))
+    org = (await api.post("/organization", json={"name": "cat", "plan": "FREE"}, headers=owner)).json()["id"]
+
+    project = check(
+        spec,
+        "createProject",
+        await api.post(f"/organization/{org}/project", headers=owner, json={"name": "Shop", "description": "web shop"}),
+    )
+    assert project["organization"]["id"] == org and project["associated_environments_count"] == 0
+    r = await api.post(f"/organization/{org}/project", headers=owner, json={"name": "SHOP"})
+    assert r.status_code == 409 and "already taken" in r.json()["detail"]
+    check(spec, "listProject", await api.get(f"/organization/{org}/project", headers=owner))
+    pid = project["id"]
+    check(spec, "getProject", await api.get(f"/project/{pid}", headers=owner))
+    check(spec, "editProject", await api.put(f"/project/{pid}", headers=owner, json={"name": "Shop2"}))
+
+    # right after creating the organization: its default cluster is there (read-your-writes)
+    env = check(
+        spec,
+        "createEnvironment",
+        await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "prod", "mode": "PRODUCTION"}),
+    )
+    assert env["mode"] == "PRODUCTION" and env["project"]["id"] == pid and env["cluster_name"]
+    bad = await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "p", "mode": "PREVIEW"})
+    assert bad.status_code == 400 and "mode" in bad.json()["detail"]
+    bad = await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "p", "cluster": str(uuid.uuid4())})
+    assert bad.status_code == 400 and "cluster" in bad.json()["detail"]
+    assert (await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "PROD"})).status_code == 409
+    eid = env["id"]
+    check(spec, "listEnvironment", await api.get(f"/project/{pid}/environment", headers=owner))
+    check(spec, "getEnvironment", await api.get(f"/environment/{eid}", headers=owner))
+    edited = check(
+        spec, "editEnvironment", await api.put(f"/environment/{eid}", headers=owner, json={"mode": "STAGING"})
+    )
+    assert edited["mode"] == "STAGING" and edited["name"] == "prod"
+    stages = check(
+        spec, "ListEnvironmentDeploymentStage", await api.get(f"/environment/{eid}/deploymentStage", headers=owner)
+    )
+    assert [s["name"] for s in stages["results"]] == [
+        "DATABASE DEFAULT",
+        "JOB DEFAULT",
+        "CONTAINER DEFAULT",
+        "APPLICATION DEFAULT",
+    ]
+    stage = check(
+        spec,
+        "CreateEnvironmentDeploymentStage",
+        await api.post(
+            f"/environment/{eid}/deploymentStage", headers=owner, json={"name": "migrations", "description": None}
+        ),
+    )
+    assert stage["deployment_order"] == 5
+    assert (
+        await api.post(f"/environment/{eid}/deploymentStage", headers=owner, json={"name": "migrations"})
+    ).status_code == 409
+
+    check(spec, "deleteEnvironment", await api.delete(f"/environment/{eid}", headers=owner))
+    assert (await api.get(f"/environment/{eid}", headers=owner)).status_code == 404
+    check(spec, "deleteProject", await api.delete(f"/project/{pid}", headers=owner))
+    assert (await api.get(f"/project/{pid}", headers=owner)).status_code == 404
+
+
+async def test_roles_and_organizations_apply_to_real_projects(platform: Platform) -> None:
+    api = platform.api
+    owner = bearer(await platform.signup("o@example.com"))
+    viewer_tokens = await platform.signup("v@example.com")
+    viewer = bearer(viewer_tokens)
+    stranger = bearer(await platform.signup("s@example.com"))
+    org = (await api.post("/organization", json={"name": "roles", "plan": "FREE"}, headers=owner)).json()["id"]
+    invite = (
+        await api.post(
+            f"/organization/{org}/inviteMember",
+            headers=owner,
+            json={"email": "v@example.com", "role_id": str(policy.VIEWER)},
+        )
+    ).json()
+    await api.post(f"/organization/{org}/inviteMember/{invite['id']}", headers=viewer)
+    pid = (await api.post(f"/organization/{org}/project", headers=owner, json={"name": "p"})).json()["id"]
+    eid = (await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "dev"})).json()["id"]
+
+    assert (await api.get(f"/project/{pid}", headers=viewer)).status_code == 200
+    assert (await api.get(f"/environment/{eid}", headers=viewer)).status_code == 200
+    assert (await api.put(f"/project/{pid}", headers=viewer, json={"name": "x"})).status_code == 403
+    assert (await api.post(f"/project/{pid}/environment", headers=viewer, json={"name": "e"})).status_code == 403
+    assert (await api.delete(f"/environment/{eid}", headers=viewer)).status_code == 403
+    for path in (f"/project/{pid}", f"/environment/{eid}", f"/environment/{eid}/deploymentStage"):
+        r = await api.get(path, headers=stranger)
+        assert r.status_code == 404, path
+    missing = await api.get(f"/project/{uuid.uuid4()}", headers=stranger)
+    assert missing.json()["detail"] == (await api.get(f"/project/{pid}", headers=stranger)).json()["detail"]
+
+
+async def test_catalog_refuses_calls_without_a_signed_principal(platform: Platform) -> None:
+    """Only the gateway (signed principal) and other services (service principal) get in."""
+    from slipway.principal import HEADER, Principal, sign
+
+    from .conftest import KEY
+
+    assert platform.catalog_url is not None
+    user = Principal(kind="user", subject="u", user_id=uuid.uuid4())
+    async with httpx.AsyncClient(base_url=platform.catalog_url) as client:
+        assert (await client.get(f"/organization/{uuid.uuid4()}/project")).status_code == 401
+        assert (await client.get(f"/project/{uuid.uuid4()}", headers={HEADER: "forged.value"})).status_code == 401
+        r = await client.get(f"/internal/scope/project/{uuid.uuid4()}", headers={HEADER: sign(user, KEY)})
+        assert r.status_code == 403  # a user's principal cannot use internal routes
