@@ -175,3 +175,25 @@ def test_new_organization_reaches_catalog_through_events(stack: RunningStack) ->
     audit = httpx.get(f"{stack.api_url}/slipway/organization/{org}/auditLog", headers=h).json()["results"]
     assert [e["action"] for e in audit] == ["organization.edit", "organization.create"]
     assert {e["actor_kind"] for e in audit} == {"api_token"} and audit[1]["resource_id"] == org
+
+
+def test_projects_and_environments_through_the_real_stack(stack: RunningStack) -> None:
+    """The gateway resolves a project's and an environment's scope at the real catalog (another process)."""
+    h = {"Authorization": f"Token {stack.token}"}
+    api = stack.api_url
+    org = httpx.post(f"{api}/organization", json={"name": f"p-{uuid.uuid4().hex[:6]}", "plan": "FREE"},
+                     headers=h).json()["id"]
+    clusters = httpx.get(f"{api}/organization/{org}/cluster", headers=h).json()["results"]
+    assert [c["is_default"] for c in clusters] == [True]  # at once, whether or not the event has arrived
+    project = httpx.post(f"{api}/organization/{org}/project", json={"name": "web"}, headers=h)
+    assert project.status_code == 200, project.text
+    pid = project.json()["id"]
+    env = httpx.post(f"{api}/project/{pid}/environment", json={"name": "dev", "mode": "DEVELOPMENT"}, headers=h)
+    assert env.status_code == 201, env.text
+    eid = env.json()["id"]
+    assert env.json()["cluster_id"] == clusters[0]["id"]
+    stages = httpx.get(f"{api}/environment/{eid}/deploymentStage", headers=h).json()["results"]
+    assert len(stages) == 4
+    assert httpx.get(f"{api}/environment/{uuid.uuid4()}", headers=h).status_code == 404
+    assert httpx.delete(f"{api}/environment/{eid}", headers=h).status_code == 204
+    assert httpx.get(f"{api}/environment/{eid}", headers=h).status_code == 404
