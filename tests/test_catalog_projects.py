@@ -131,3 +131,47 @@ async def test_catalog_refuses_calls_without_a_signed_principal(platform: Platfo
         assert (await client.get(f"/project/{uuid.uuid4()}", headers={HEADER: "forged.value"})).status_code == 401
         r = await client.get(f"/internal/scope/project/{uuid.uuid4()}", headers={HEADER: sign(user, KEY)})
         assert r.status_code == 403  # a user's principal cannot use internal routes
+
+
+async def test_deployment_stages_by_id(platform: Platform, spec: dict[str, Any]) -> None:  # noqa: F811
+    api = platform.api
+    owner = bearer(await platform.signup("stages@example.com"))
+    org = (await api.post("/organization", json={"name": "st", "plan": "FREE"}, headers=owner)).json()["id"]
+    pid = (await api.post(f"/organization/{org}/project", headers=owner, json={"name": "p"})).json()["id"]
+    eid = (await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "e"})).json()["id"]
+    other = (await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "f"})).json()["id"]
+    db, job, container, app = (await api.get(f"/environment/{eid}/deploymentStage", headers=owner)).json()["results"]
+    foreign = (await api.get(f"/environment/{other}/deploymentStage", headers=owner)).json()["results"][0]
+
+    check(spec, "getDeploymentStage", await api.get(f"/deploymentStage/{db['id']}", headers=owner))
+    edited = check(
+        spec,
+        "EditDeploymentStage",
+        await api.put(
+            f"/deploymentStage/{db['id']}", headers=owner, json={"name": "databases", "description": "first"}
+        ),
+    )
+    assert edited["name"] == "databases" and edited["description"] == "first"
+    dup = await api.put(f"/deploymentStage/{db['id']}", headers=owner, json={"name": job["name"]})
+    assert dup.status_code == 409
+    moved = check(
+        spec,
+        "MoveAfterDeploymentStage",
+        await api.put(f"/deploymentStage/{db['id']}/moveAfter/{container['id']}", headers=owner),
+    )
+    assert [s["id"] for s in moved["results"]] == [job["id"], container["id"], db["id"], app["id"]]
+    assert [s["deployment_order"] for s in moved["results"]] == [1, 2, 3, 4]
+    moved = check(
+        spec,
+        "MoveBeforeDeploymentStage",
+        await api.put(f"/deploymentStage/{app['id']}/moveBefore/{job['id']}", headers=owner),
+    )
+    assert [s["id"] for s in moved["results"]] == [app["id"], job["id"], container["id"], db["id"]]
+    across = await api.put(f"/deploymentStage/{app['id']}/moveBefore/{foreign['id']}", headers=owner)
+    assert across.status_code == 400
+    check(spec, "DeleteDeploymentStage", await api.delete(f"/deploymentStage/{job['id']}", headers=owner))
+    left = (await api.get(f"/environment/{eid}/deploymentStage", headers=owner)).json()["results"]
+    assert [s["deployment_order"] for s in left] == [1, 2, 3] and job["id"] not in [s["id"] for s in left]
+    stranger = bearer(await platform.signup("nostage@example.com"))
+    assert (await api.get(f"/deploymentStage/{db['id']}", headers=stranger)).status_code == 404
+    assert (await api.delete(f"/deploymentStage/{db['id']}", headers=stranger)).status_code == 404

@@ -181,8 +181,9 @@ def test_projects_and_environments_through_the_real_stack(stack: RunningStack) -
     """The gateway resolves a project's and an environment's scope at the real catalog (another process)."""
     h = {"Authorization": f"Token {stack.token}"}
     api = stack.api_url
-    org = httpx.post(f"{api}/organization", json={"name": f"p-{uuid.uuid4().hex[:6]}", "plan": "FREE"},
-                     headers=h).json()["id"]
+    org = httpx.post(
+        f"{api}/organization", json={"name": f"p-{uuid.uuid4().hex[:6]}", "plan": "FREE"}, headers=h
+    ).json()["id"]
     clusters = httpx.get(f"{api}/organization/{org}/cluster", headers=h).json()["results"]
     assert [c["is_default"] for c in clusters] == [True]  # at once, whether or not the event has arrived
     project = httpx.post(f"{api}/organization/{org}/project", json={"name": "web"}, headers=h)

@@ -14,6 +14,8 @@ from catalog.project.endpoints import router as project_router
 from catalog.registry.endpoints import router as registry_router
 from catalog.scope import cluster_scope_router
 from catalog.settings import CatalogSettings
+from catalog.stage.endpoints import router as stage_router
+from catalog.stage.endpoints import stage_scope_router
 from slipway.app import ServiceSpec, create_service_app
 
 
@@ -33,6 +35,8 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
                 project_router,
                 environment_router,
                 scope_router,
+                stage_router,
+                stage_scope_router,
             ],
             # PUT …/cluster/{id}/kubeconfig takes the kubeconfig itself as YAML
             body_types=[(r"/kubeconfig$", {"application/x-yaml", "text/yaml", "application/yaml"})],

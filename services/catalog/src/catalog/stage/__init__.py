@@ -1,0 +1,1 @@
+"""Deployment stages by id: read, rename, delete, reorder (Qovery's Deployment Stage Main Calls)."""

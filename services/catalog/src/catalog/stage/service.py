@@ -1,0 +1,65 @@
+"""Stage rules: names unique per environment, orders stay 1..n after every change."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.environment.service import stages
+from catalog.models import DeploymentStage
+from slipway.errors import BadRequest, Conflict, NotFound
+from slipway.timeutil import utcnow
+
+
+async def get(session: AsyncSession, stage_id: uuid.UUID) -> DeploymentStage:
+    stage = await session.get(DeploymentStage, stage_id)
+    if stage is None:
+        raise NotFound("deployment stage not found")
+    return stage
+
+
+async def edit(session: AsyncSession, stage: DeploymentStage, name: str, description: str | None) -> None:
+    stage.name = name
+    stage.description = description
+    stage.updated_at = utcnow()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a deployment stage named '{name}' already exists in this environment") from None
+
+
+async def _renumber(session: AsyncSession, ordered: list[DeploymentStage]) -> None:
+    # Two passes: orders are unique only by convention, but keeping them distinct at every step is cheap.
+    for stage in ordered:
+        stage.deployment_order = -stage.deployment_order - 1000
+    await session.flush()
+    for position, stage in enumerate(ordered, start=1):
+        stage.deployment_order = position
+    await session.flush()
+
+
+async def delete(session: AsyncSession, stage: DeploymentStage) -> None:
+    remaining = [s for s in await stages(session, stage.environment_id) if s.id != stage.id]
+    if not remaining:
+        raise BadRequest("an environment keeps at least one deployment stage")
+    await session.delete(stage)
+    await session.flush()
+    await _renumber(session, remaining)
+
+
+async def move(
+    session: AsyncSession, stage: DeploymentStage, anchor_id: uuid.UUID, after: bool
+) -> list[DeploymentStage]:
+    anchor = await get(session, anchor_id)
+    if anchor.environment_id != stage.environment_id:
+        raise BadRequest("stageId: both stages must belong to the same environment")
+    if anchor.id == stage.id:
+        raise BadRequest("stageId: a stage cannot move relative to itself")
+    ordered = [s for s in await stages(session, stage.environment_id) if s.id != stage.id]
+    position = next(i for i, s in enumerate(ordered) if s.id == anchor.id) + (1 if after else 0)
+    ordered.insert(position, stage)
+    await _renumber(session, ordered)
+    return ordered
