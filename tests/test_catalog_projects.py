@@ -175,3 +175,115 @@ async def test_deployment_stages_by_id(platform: Platform, spec: dict[str, Any])
     stranger = bearer(await platform.signup("nostage@example.com"))
     assert (await api.get(f"/deploymentStage/{db['id']}", headers=stranger)).status_code == 404
     assert (await api.delete(f"/deploymentStage/{db['id']}", headers=stranger)).status_code == 404
+
+
+async def test_clone_environment_and_deployment_rule(platform: Platform, spec: dict[str, Any]) -> None:  # noqa: F811
+    api = platform.api
+    owner = bearer(await platform.signup("clone@example.com"))
+    org = (await api.post("/organization", json={"name": "cl", "plan": "FREE"}, headers=owner)).json()["id"]
+    pid = (await api.post(f"/organization/{org}/project", headers=owner, json={"name": "p"})).json()["id"]
+    pid2 = (await api.post(f"/organization/{org}/project", headers=owner, json={"name": "q"})).json()["id"]
+    eid = (await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "blue"})).json()["id"]
+    await api.post(f"/environment/{eid}/deploymentStage", headers=owner, json={"name": "extra"})
+
+    rule = check(
+        spec, "getEnvironmentDeploymentRule", await api.get(f"/environment/{eid}/deploymentRule", headers=owner)
+    )
+    assert rule["weekdays"] == ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]
+    edited = check(
+        spec,
+        "editEnvironmentDeploymentRule",
+        await api.put(
+            f"/environment/{eid}/deploymentRule/{rule['id']}",
+            headers=owner,
+            json={
+                "auto_preview": True,
+                "on_demand_preview": True,
+                "auto_stop": True,
+                "timezone": "Europe/Paris",
+                "start_time": "1970-01-01T07:30:00.000Z",
+                "stop_time": "1970-01-01T20:00:00.000Z",
+                "weekdays": ["MONDAY", "SATURDAY"],
+            },
+        ),
+    )
+    assert edited["auto_preview"] and edited["start_time"] == "1970-01-01T07:30:00.000Z"
+    bad = await api.put(
+        f"/environment/{eid}/deploymentRule/{rule['id']}",
+        headers=owner,
+        json={
+            "timezone": "Mars/Olympus",
+            "start_time": "1970-01-01T07:30:00Z",
+            "stop_time": "1970-01-01T20:00:00Z",
+            "weekdays": ["MONDAY"],
+        },
+    )
+    assert bad.status_code == 400 and "time zone" in bad.json()["detail"]
+    wrong = await api.put(
+        f"/environment/{eid}/deploymentRule/{uuid.uuid4()}",
+        headers=owner,
+        json={
+            "timezone": "UTC",
+            "start_time": "1970-01-01T07:30:00Z",
+            "stop_time": "1970-01-01T20:00:00Z",
+            "weekdays": [],
+        },
+    )
+    assert wrong.status_code == 404
+
+    preview = check(
+        spec,
+        "cloneEnvironment",
+        await api.post(
+            f"/environment/{eid}/clone",
+            headers=owner,
+            json={"name": "pr-42", "mode": "PREVIEW", "apply_deployment_rule": True},
+        ),
+    )
+    assert preview["mode"] == "PREVIEW" and preview["project"]["id"] == pid
+    stages = (await api.get(f"/environment/{preview['id']}/deploymentStage", headers=owner)).json()["results"]
+    assert [s["name"] for s in stages][-1] == "extra" and len(stages) == 5
+    copied = (await api.get(f"/environment/{preview['id']}/deploymentRule", headers=owner)).json()
+    assert copied["timezone"] == "Europe/Paris" and copied["id"] != rule["id"]
+    edit = await api.put(f"/environment/{preview['id']}", headers=owner, json={"mode": "PRODUCTION"})
+    assert edit.status_code == 400  # a preview stays a preview
+    assert (await api.post(f"/environment/{eid}/clone", headers=owner, json={"name": "PR-42"})).status_code == 409
+    other = check(
+        spec,
+        "cloneEnvironment",
+        await api.post(f"/environment/{eid}/clone", headers=owner, json={"name": "copy", "project_id": pid2}),
+    )
+    assert other["project"]["id"] == pid2 and other["mode"] == "DEVELOPMENT"
+
+    # a custom role managing only the first project cannot clone into the second
+    member_tokens = await platform.signup("cm@example.com")
+    role = (await api.post(f"/organization/{org}/customRole", headers=owner, json={"name": "p-only"})).json()
+    await api.put(
+        f"/organization/{org}/customRole/{role['id']}",
+        headers=owner,
+        json={
+            "name": "p-only",
+            "cluster_permissions": [],
+            "project_permissions": [{"project_id": pid, "is_admin": True, "permissions": []}],
+        },
+    )
+    invite = (
+        await api.post(
+            f"/organization/{org}/inviteMember", headers=owner, json={"email": "cm@example.com", "role_id": role["id"]}
+        )
+    ).json()
+    member = bearer(member_tokens)
+    await api.post(f"/organization/{org}/inviteMember/{invite['id']}", headers=member)
+    assert (await api.post(f"/environment/{eid}/clone", headers=member, json={"name": "mine"})).status_code == 202
+    r = await api.post(f"/environment/{eid}/clone", headers=member, json={"name": "theirs", "project_id": pid2})
+    assert r.status_code == 403
+    stranger_org = (
+        await api.post(
+            "/organization", json={"name": "x", "plan": "FREE"}, headers=bearer(await platform.signup("xx@example.com"))
+        )
+    ).json()["id"]
+    assert stranger_org  # a project id from another organization reads as unknown
+    r = await api.post(
+        f"/environment/{eid}/clone", headers=owner, json={"name": "far", "project_id": str(uuid.uuid4())}
+    )
+    assert r.status_code == 404

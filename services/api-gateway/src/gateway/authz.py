@@ -191,6 +191,18 @@ class Authorizer:
             target.environment_mode = _body_field(body, "mode") or "DEVELOPMENT"
         return target
 
+    async def extra_targets(self, template: str, body: bytes, primary: Target) -> list[Target]:
+        """Operations that also touch a second scope: cloning into another project needs the right
+        to create an environment there, in the clone's mode."""
+        if template != "/environment/{id}/clone":
+            return []
+        project_id = _body_field(body, "project_id")
+        if not project_id or project_id == str(primary.project_id):
+            return []
+        mode = _body_field(body, "mode") or primary.environment_mode or "DEVELOPMENT"
+        path = f"/project/{project_id}/environment"
+        return [await self.target("/project/{id}/environment", "POST", path, {}, json.dumps({"mode": mode}).encode())]
+
     def _variable_parent(self, method: str, query: dict[str, str], body: bytes) -> tuple[str, str | None]:
         if method == "GET":
             scope, parent = query.get("scope"), query.get("parent_id")

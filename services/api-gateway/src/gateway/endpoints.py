@@ -70,7 +70,10 @@ async def public_http(request: Request) -> Response:
         target = await request.app.state.authorizer.target(
             route.template, request.method, path, dict(request.query_params), body
         )
-        await request.app.state.authorizer.decide(target, principal_header, f"{principal.kind}:{principal.subject}")
+        caller = f"{principal.kind}:{principal.subject}"
+        await request.app.state.authorizer.decide(target, principal_header, caller)
+        for extra in await request.app.state.authorizer.extra_targets(route.template, body, target):
+            await request.app.state.authorizer.decide(extra, principal_header, caller)
         response = await _forward(request, route, body, principal_header)
     except SlipwayError as exc:
         await _audit(request, principal_header, route, target, exc.status_code)

@@ -6,8 +6,10 @@ import uuid
 
 from fastapi import APIRouter, Depends, Response
 
-from catalog.environment import service
+from catalog.environment import rules, service
+from catalog.environment.clone import clone
 from catalog.environment.schemas import (
+    CloneEnvironmentRequest,
     CreateEnvironmentRequest,
     DeploymentStage,
     DeploymentStageRequest,
@@ -75,3 +77,25 @@ async def create_stage(environment_id: uuid.UUID, body: DeploymentStageRequest, 
     """Qovery answers 200 (not 201) here."""
     env = await service.get(session, environment_id)
     return service.render_stage(await service.add_stage(session, env, body.name, body.description))
+
+
+@router.post("/environment/{environment_id}/clone", status_code=202, response_model=Environment)
+async def clone_environment(
+    environment_id: uuid.UUID, body: CloneEnvironmentRequest, principal: PrincipalDep, session: SessionDep
+) -> Environment:
+    """Qovery answers 202 with the clone."""
+    source = await service.get(session, environment_id)
+    return await service.render(session, await clone(session, principal, source, body))
+
+
+@router.get("/environment/{environment_id}/deploymentRule", response_model=rules.DeploymentRuleOut)
+async def get_deployment_rule(environment_id: uuid.UUID, session: SessionDep) -> rules.DeploymentRuleOut:
+    return rules.render(await rules.rule_of(session, await service.get(session, environment_id)))
+
+
+@router.put("/environment/{environment_id}/deploymentRule/{rule_id}", response_model=rules.DeploymentRuleOut)
+async def edit_deployment_rule(
+    environment_id: uuid.UUID, rule_id: uuid.UUID, body: rules.DeploymentRuleEditRequest, session: SessionDep
+) -> rules.DeploymentRuleOut:
+    env = await service.get(session, environment_id)
+    return rules.render(await rules.edit(session, env, rule_id, body))

@@ -67,3 +67,11 @@ class DeploymentStage(BaseModel):
 
 class DeploymentStageResponseList(BaseModel):
     results: list[DeploymentStage]
+
+
+class CloneEnvironmentRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+    cluster_id: uuid.UUID | None = None
+    mode: Literal["DEVELOPMENT", "PREVIEW", "PRODUCTION", "STAGING"] | None = None  # PREVIEW only by cloning
+    apply_deployment_rule: bool = False
+    project_id: uuid.UUID | None = None

@@ -3,13 +3,14 @@
 from catalog.models.base import SCHEMA, Base, outbox, processed_messages
 from catalog.models.credentials import GitToken
 from catalog.models.organization import Cluster, ContainerRegistry, Organization
-from catalog.models.project import DeploymentStage, Environment, Project
+from catalog.models.project import DeploymentRule, DeploymentStage, Environment, Project
 
 __all__ = [
     "SCHEMA",
     "Base",
     "Cluster",
     "ContainerRegistry",
+    "DeploymentRule",
     "DeploymentStage",
     "Environment",
     "GitToken",

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.models.base import Base
@@ -49,5 +50,23 @@ class DeploymentStage(Base):
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
     deployment_order: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeploymentRule(Base):
+    """An environment's deployment rule: preview behaviour and the auto start/stop schedule."""
+
+    __tablename__ = "deployment_rules"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    environment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), unique=True)
+    auto_preview: Mapped[bool] = mapped_column(default=False)
+    on_demand_preview: Mapped[bool] = mapped_column(default=False)
+    auto_stop: Mapped[bool] = mapped_column(default=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    start_time: Mapped[str] = mapped_column(String(8), default="08:00")  # HH:MM in `timezone`
+    stop_time: Mapped[str] = mapped_column(String(8), default="19:00")
+    weekdays: Mapped[list[str]] = mapped_column(JSONB, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
