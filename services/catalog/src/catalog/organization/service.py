@@ -31,7 +31,7 @@ async def ensure_organization(
         statement = (
             insert(Organization)
             .values(id=organization_id, name=name)
-            # only a placeholder from first access is replaced: a rename seen earlier must not be undone
+            # only the empty name written on first access is replaced: a rename seen earlier must not be undone
             .on_conflict_do_update(index_elements=["id"], set_={"name": name}, where=Organization.name == "")
         )
     await session.execute(statement)
