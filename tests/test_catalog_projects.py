@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from iam.roles import policy
+from slipway_stack.qovery_spec import check
 
 from .conftest import Platform, run_platform
-from .test_qovery_conformance_iam import check, spec  # noqa: F401  (the spec fixture)
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-async def test_project_environment_lifecycle_matches_the_spec(platform: Platform, spec: dict[str, Any]) -> None:  # noqa: F811
+async def test_project_environment_lifecycle_matches_the_spec(platform: Platform, spec: dict[str, Any]) -> None:
     api = platform.api
     owner = bearer(await platform.signup("cat@example.com"))
     org = (await api.post("/organization", json={"name": "cat", "plan": "FREE"}, headers=owner)).json()["id"]
@@ -133,7 +133,7 @@ async def test_catalog_refuses_calls_without_a_signed_principal(platform: Platfo
         assert r.status_code == 403  # a user's principal cannot use internal routes
 
 
-async def test_deployment_stages_by_id(platform: Platform, spec: dict[str, Any]) -> None:  # noqa: F811
+async def test_deployment_stages_by_id(platform: Platform, spec: dict[str, Any]) -> None:
     api = platform.api
     owner = bearer(await platform.signup("stages@example.com"))
     org = (await api.post("/organization", json={"name": "st", "plan": "FREE"}, headers=owner)).json()["id"]
@@ -177,7 +177,7 @@ async def test_deployment_stages_by_id(platform: Platform, spec: dict[str, Any])
     assert (await api.delete(f"/deploymentStage/{db['id']}", headers=stranger)).status_code == 404
 
 
-async def test_clone_environment_and_deployment_rule(platform: Platform, spec: dict[str, Any]) -> None:  # noqa: F811
+async def test_clone_environment_and_deployment_rule(platform: Platform, spec: dict[str, Any]) -> None:
     api = platform.api
     owner = bearer(await platform.signup("clone@example.com"))
     org = (await api.post("/organization", json={"name": "cl", "plan": "FREE"}, headers=owner)).json()["id"]

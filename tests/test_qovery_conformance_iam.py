@@ -2,68 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
 import uuid
-from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-import yaml
-from openapi_schema_validator import OAS30Validator
-
 from iam.roles import policy
+from slipway_stack.qovery_spec import check, operation
 
 from .conftest import Platform
-
-SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "qovery-api" / "qovery-core-openapi.yaml"
-RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-
-
-@pytest.fixture(scope="module")
-def spec() -> dict[str, Any]:
-    if not SPEC.exists():
-        assert os.environ.get("CI") != "true", f"reference spec missing at {SPEC}"
-        pytest.skip(f"Qovery reference spec not beside the project ({SPEC})")
-    return yaml.safe_load(SPEC.read_text())  # type: ignore[no-any-return]
-
-
-def operation(spec: dict[str, Any], operation_id: str) -> dict[str, Any]:
-    for methods in spec["paths"].values():
-        for op in methods.values():
-            if isinstance(op, dict) and op.get("operationId") == operation_id:
-                return op
-    raise KeyError(operation_id)
-
-
-def check(spec: dict[str, Any], operation_id: str, r: httpx.Response) -> Any:
-    op = operation(spec, operation_id)
-    success = sorted(code for code in op["responses"] if code.startswith("2"))
-    assert str(r.status_code) in success, f"{operation_id}: {r.status_code} not in {success}: {r.text[:300]}"
-    content = op["responses"][str(r.status_code)].get("content")
-    if not content:
-        return None
-    schema = content["application/json"]["schema"]
-    body = r.json()
-    validator = OAS30Validator(
-        {**schema, "components": spec["components"]}, format_checker=OAS30Validator.FORMAT_CHECKER
-    )
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
-    assert not errors, f"{operation_id}: {errors[:5]}"
-    _timestamps(body)
-    return body
-
-
-def _timestamps(value: Any) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key.endswith("_at") and isinstance(item, str):
-                assert RFC3339.match(item), f"{key}={item} is not RFC 3339 with a zone"
-            _timestamps(item)
-    elif isinstance(value, list):
-        for item in value:
-            _timestamps(item)
 
 
 async def test_iam_operations_match_the_spec(platform: Platform, spec: dict[str, Any]) -> None:

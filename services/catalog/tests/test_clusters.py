@@ -5,18 +5,13 @@ Also holds the helpers the registry and Git token tests share (the served app, t
 
 from __future__ import annotations
 
-import os
-import re
 import uuid
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
-from openapi_schema_validator import OAS30Validator
 from sqlalchemy import text
 
 from catalog.main import create_app
@@ -25,11 +20,10 @@ from catalog.organization.service import ensure_organization, rename
 from catalog.settings import CatalogSettings
 from slipway.crypto import keyring_from
 from slipway.principal import HEADER, Principal, service_principal, sign
+from slipway_stack.qovery_spec import check
 from slipway_stack.testing import serve
 
 KEY = "catalog-test-internal-key"
-SPEC = Path(__file__).resolve().parents[3].parent / "shared" / "qovery-api" / "qovery-core-openapi.yaml"
-RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters:
@@ -94,57 +88,6 @@ async def catalog(database_url: str, nats_server) -> AsyncIterator[Catalog]:  # 
     app = create_app(settings)
     async with serve(app) as url, httpx.AsyncClient(base_url=url, auth=Signed(user_principal()), timeout=30) as api:
         yield Catalog(app, settings, api, url)
-
-
-@pytest.fixture(scope="module")
-def spec() -> dict[str, Any]:
-    if not SPEC.exists():
-        assert os.environ.get("CI") != "true", f"reference spec missing at {SPEC}"
-        pytest.skip(f"Qovery reference spec not beside the project ({SPEC})")
-    return yaml.safe_load(SPEC.read_text())  # type: ignore[no-any-return]
-
-
-def _operation(spec: dict[str, Any], operation_id: str) -> dict[str, Any]:
-    for methods in spec["paths"].values():
-        for op in methods.values():
-            if isinstance(op, dict) and op.get("operationId") == operation_id:
-                return op
-    raise KeyError(operation_id)
-
-
-def check(spec: dict[str, Any], operation_id: str, r: httpx.Response) -> Any:
-    """Assert a success code of the operation and a body valid against its schema; return the body."""
-    op = _operation(spec, operation_id)
-    success = sorted(code for code in op["responses"] if code.startswith("2"))
-    assert str(r.status_code) in success, f"{operation_id}: {r.status_code} not in {success}: {r.text[:300]}"
-    response = op["responses"][str(r.status_code)]
-    if "$ref" in response:
-        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
-    content = response.get("content")
-    if not content:
-        assert r.content == b"", f"{operation_id}: {r.status_code} must have no body"
-        return None
-    media = r.headers["content-type"].split(";")[0]
-    assert media in content, f"{operation_id}: answered {media}, spec has {sorted(content)}"
-    body = r.json() if media == "application/json" else r.text
-    validator = OAS30Validator(
-        {**content[media]["schema"], "components": spec["components"]}, format_checker=OAS30Validator.FORMAT_CHECKER
-    )
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
-    assert not errors, f"{operation_id}: {errors[:5]}"
-    _timestamps(body)
-    return body
-
-
-def _timestamps(value: Any) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key.endswith("_at") and isinstance(item, str):
-                assert RFC3339.match(item), f"{key}={item} is not RFC 3339 with a zone"
-            _timestamps(item)
-    elif isinstance(value, list):
-        for item in value:
-            _timestamps(item)
 
 
 def bad(r: httpx.Response, *words: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from slipway.crypto import DecryptionError, keyring_from
 
-from .test_clusters import Catalog, bad, catalog, check, spec  # noqa: F401  (fixtures)
+from .test_clusters import Catalog, bad, catalog, check  # noqa: F401  (catalog is a fixture)
 
 TOKEN = "ghp_PlainTextTokenValue0123456789abcdef"
 GITHUB = {"name": "CI bot", "type": "GITHUB", "token": TOKEN, "description": "read-only"}

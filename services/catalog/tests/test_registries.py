@@ -10,7 +10,7 @@ import pytest
 
 from slipway.crypto import keyring_from
 
-from .test_clusters import Catalog, bad, catalog, check, spec  # noqa: F401  (fixtures)
+from .test_clusters import Catalog, bad, catalog, check  # noqa: F401  (catalog is a fixture)
 
 HUB = {
     "name": "Docker Hub",
