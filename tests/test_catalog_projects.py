@@ -287,3 +287,53 @@ async def test_clone_environment_and_deployment_rule(platform: Platform, spec: d
         f"/environment/{eid}/clone", headers=owner, json={"name": "far", "project_id": str(uuid.uuid4())}
     )
     assert r.status_code == 404
+
+
+async def test_containers_through_the_gateway(platform: Platform, spec: dict[str, Any]) -> None:
+    api = platform.api
+    owner = bearer(await platform.signup("box@example.com"))
+    viewer_tokens = await platform.signup("boxview@example.com")
+    viewer = bearer(viewer_tokens)
+    stranger = bearer(await platform.signup("boxout@example.com"))
+    org = (await api.post("/organization", json={"name": "box", "plan": "FREE"}, headers=owner)).json()["id"]
+    invite = (
+        await api.post(
+            f"/organization/{org}/inviteMember",
+            headers=owner,
+            json={"email": "boxview@example.com", "role_id": str(policy.VIEWER)},
+        )
+    ).json()
+    await api.post(f"/organization/{org}/inviteMember/{invite['id']}", headers=viewer)
+    pid = (await api.post(f"/organization/{org}/project", headers=owner, json={"name": "p"})).json()["id"]
+    eid = (await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "dev"})).json()["id"]
+    [registry] = (await api.get(f"/organization/{org}/containerRegistry", headers=owner)).json()["results"]
+    container = {"name": "web", "registry_id": registry["id"], "image_name": "nginx", "tag": "1.27"}
+
+    created = check(
+        spec, "createContainer", await api.post(f"/environment/{eid}/container", headers=owner, json=container)
+    )
+    cid = created["id"]
+    assert created["registry"]["id"] == registry["id"] and created["environment"]["id"] == eid
+    listed = check(spec, "listContainer", await api.get(f"/environment/{eid}/container", headers=viewer))
+    assert [c["id"] for c in listed["results"]] == [cid]
+    assert check(spec, "getContainer", await api.get(f"/container/{cid}", headers=viewer))["name"] == "web"
+    stage = check(spec, "getServiceDeploymentStage", await api.get(f"/service/{cid}/deploymentStage", headers=viewer))
+    assert stage["name"] == "CONTAINER DEFAULT" and [s["service_id"] for s in stage["services"]] == [cid]
+
+    r = await api.post(f"/environment/{eid}/container", headers=viewer, json={**container, "name": "other"})
+    assert r.status_code == 403
+    assert (await api.put(f"/container/{cid}", headers=viewer, json={**container, "tag": "2"})).status_code == 403
+    assert (await api.delete(f"/container/{cid}", headers=viewer)).status_code == 403
+    r = await api.put(f"/deploymentStage/{stage['id']}/service/{cid}", headers=viewer, json={"is_skipped": True})
+    assert r.status_code == 403
+    for path in (f"/container/{cid}", f"/environment/{eid}/container", f"/service/{cid}/deploymentStage"):
+        assert (await api.get(path, headers=stranger)).status_code == 404, path
+    assert (await api.delete(f"/container/{cid}", headers=stranger)).status_code == 404
+    assert (await api.get(f"/container/{cid}", headers=owner)).json()["tag"] == "1.27"  # nothing changed
+
+    edited = check(
+        spec, "editContainer", await api.put(f"/container/{cid}", headers=owner, json={**container, "tag": "2"})
+    )
+    assert edited["tag"] == "2"
+    check(spec, "deleteContainer", await api.delete(f"/container/{cid}", headers=owner))
+    assert (await api.get(f"/container/{cid}", headers=owner)).status_code == 404

@@ -21,6 +21,9 @@ class Subjects:
     ENVIRONMENT_CREATED = "evt.catalog.environment.created"
     ENVIRONMENT_UPDATED = "evt.catalog.environment.updated"
     ENVIRONMENT_DELETED = "evt.catalog.environment.deleted"  # the deployer uninstalls what ran there
+    SERVICE_CREATED = "evt.catalog.service.created"  # payload: service_id, environment_id, kind (never secrets)
+    SERVICE_UPDATED = "evt.catalog.service.updated"
+    SERVICE_DELETED = "evt.catalog.service.deleted"
 
 
 class AccountCreated(BaseModel):

@@ -5,6 +5,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from catalog.cluster.endpoints import router as cluster_router
+from catalog.container.endpoints import router as container_router
+from catalog.container.endpoints import service_scope_router
 from catalog.environment.endpoints import router as environment_router
 from catalog.environment.scope import scope_router
 from catalog.events.handlers import subscriptions
@@ -15,7 +17,7 @@ from catalog.registry.endpoints import router as registry_router
 from catalog.scope import cluster_scope_router
 from catalog.settings import CatalogSettings
 from catalog.stage.endpoints import router as stage_router
-from catalog.stage.endpoints import stage_scope_router
+from catalog.stage.endpoints import service_stage_router, stage_scope_router
 from slipway.app import ServiceSpec, create_service_app
 
 
@@ -37,6 +39,9 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
                 scope_router,
                 stage_router,
                 stage_scope_router,
+                service_stage_router,
+                container_router,
+                service_scope_router,
             ],
             # PUT …/cluster/{id}/kubeconfig takes the kubeconfig itself as YAML
             body_types=[(r"/kubeconfig$", {"application/x-yaml", "text/yaml", "application/yaml"})],

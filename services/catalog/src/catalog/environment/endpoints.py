@@ -68,7 +68,7 @@ async def delete_environment(environment_id: uuid.UUID, session: SessionDep) -> 
 async def list_stages(environment_id: uuid.UUID, session: SessionDep) -> DeploymentStageResponseList:
     await service.get(session, environment_id)
     return DeploymentStageResponseList(
-        results=[service.render_stage(s) for s in await service.stages(session, environment_id)]
+        results=await service.render_stages(session, await service.stages(session, environment_id))
     )
 
 

@@ -54,6 +54,17 @@ class DeploymentStageRequest(BaseModel):
     description: str | None = Field(default=None, max_length=10_000)
 
 
+class DeploymentStageService(BaseModel):
+    """Qovery's DeploymentStageServiceResponse: a service attached to a stage (`id` is the service's)."""
+
+    id: str
+    created_at: str
+    updated_at: str
+    service_id: str
+    service_type: str
+    is_skipped: bool
+
+
 class DeploymentStage(BaseModel):
     id: str
     created_at: str
@@ -62,7 +73,7 @@ class DeploymentStage(BaseModel):
     name: str
     description: str
     deployment_order: int
-    services: list[dict[str, str]]
+    services: list[DeploymentStageService]
 
 
 class DeploymentStageResponseList(BaseModel):

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.environment.schemas import CloudProvider, CreateEnvironmentRequest, EnvironmentEditRequest, Reference
+from catalog.environment.schemas import (
+    CloudProvider,
+    CreateEnvironmentRequest,
+    DeploymentStageService,
+    EnvironmentEditRequest,
+    Reference,
+)
 from catalog.environment.schemas import DeploymentStage as StageOut
 from catalog.environment.schemas import Environment as EnvironmentOut
 from catalog.events.publish import emit
-from catalog.models import Cluster, DeploymentStage, Environment, Project
+from catalog.models import Cluster, DeploymentStage, Environment, Project, Service
 from slipway.contracts import Subjects
 from slipway.errors import BadRequest, Conflict, NotFound
 from slipway.principal import Principal
@@ -140,7 +147,7 @@ async def delete(session: AsyncSession, env: Environment) -> None:
     await session.delete(env)
 
 
-def render_stage(stage: DeploymentStage) -> StageOut:
+def render_stage(stage: DeploymentStage, services: Sequence[Service] = ()) -> StageOut:
     return StageOut(
         id=str(stage.id),
         created_at=rfc3339(stage.created_at),
@@ -149,8 +156,33 @@ def render_stage(stage: DeploymentStage) -> StageOut:
         name=stage.name,
         description=stage.description or "",
         deployment_order=stage.deployment_order,
-        services=[],
+        services=[
+            DeploymentStageService(
+                id=str(s.id),
+                created_at=rfc3339(s.created_at),
+                updated_at=rfc3339(s.updated_at or s.created_at),
+                service_id=str(s.id),
+                service_type=s.kind,
+                is_skipped=s.is_skipped,
+            )
+            for s in services
+        ],
     )
+
+
+async def render_stages(session: AsyncSession, ordered: Sequence[DeploymentStage]) -> list[StageOut]:
+    """The stages with the services attached to each (in creation order)."""
+    attached: dict[uuid.UUID, list[Service]] = {s.id: [] for s in ordered}
+    if attached:
+        rows = await session.execute(
+            select(Service)
+            .where(Service.deployment_stage_id.in_(list(attached)))
+            .order_by(Service.created_at, Service.id)
+        )
+        for svc in rows.scalars():
+            if svc.deployment_stage_id is not None:
+                attached[svc.deployment_stage_id].append(svc)
+    return [render_stage(s, attached[s.id]) for s in ordered]
 
 
 async def stages(session: AsyncSession, environment_id: uuid.UUID) -> list[DeploymentStage]:

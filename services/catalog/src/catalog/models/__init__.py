@@ -3,7 +3,7 @@
 from catalog.models.base import SCHEMA, Base, outbox, processed_messages
 from catalog.models.credentials import GitToken
 from catalog.models.organization import Cluster, ContainerRegistry, Organization
-from catalog.models.project import DeploymentRule, DeploymentStage, Environment, Project
+from catalog.models.project import DeploymentRule, DeploymentStage, Environment, Project, Service
 
 __all__ = [
     "SCHEMA",
@@ -16,6 +16,7 @@ __all__ = [
     "GitToken",
     "Organization",
     "Project",
+    "Service",
     "outbox",
     "processed_messages",
 ]

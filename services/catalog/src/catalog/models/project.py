@@ -1,11 +1,12 @@
-"""Projects, their environments, and each environment's deployment stages."""
+"""Projects, their environments, each environment's deployment stages, and the services they hold."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint, false, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -70,3 +71,28 @@ class DeploymentRule(Base):
     weekdays: Mapped[list[str]] = mapped_column(JSONB, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Service(Base):
+    """A service of an environment (Qovery's containers for now); `config` holds its validated Qovery fields."""
+
+    __tablename__ = "services"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    environment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # APPLICATION | CONTAINER | DATABASE | JOB | HELM
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    deployment_stage_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deployment_stages.id", ondelete="SET NULL")
+    )
+    is_skipped: Mapped[bool] = mapped_column(default=False, server_default=false())
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# service names are case-insensitive and unique within their environment, whatever their kind
+Index("uq_services_name", Service.environment_id, func.lower(Service.name), unique=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.environment.service import stages
-from catalog.models import DeploymentStage
+from catalog.models import DeploymentStage, Service
 from slipway.errors import BadRequest, Conflict, NotFound
 from slipway.timeutil import utcnow
 
@@ -45,6 +46,11 @@ async def delete(session: AsyncSession, stage: DeploymentStage) -> None:
     remaining = [s for s in await stages(session, stage.environment_id) if s.id != stage.id]
     if not remaining:
         raise BadRequest("an environment keeps at least one deployment stage")
+    attached = (
+        await session.execute(select(func.count()).select_from(Service).where(Service.deployment_stage_id == stage.id))
+    ).scalar_one()
+    if attached:
+        raise Conflict(f"the deployment stage still holds {attached} service(s); move them to another stage first")
     await session.delete(stage)
     await session.flush()
     await _renumber(session, remaining)
@@ -63,3 +69,26 @@ async def move(
     ordered.insert(position, stage)
     await _renumber(session, ordered)
     return ordered
+
+
+async def find_service(session: AsyncSession, service_id: uuid.UUID) -> Service:
+    found = await session.get(Service, service_id)
+    if found is None:
+        raise NotFound("service not found")
+    return found
+
+
+async def attach(session: AsyncSession, stage: DeploymentStage, svc: Service, is_skipped: bool | None) -> None:
+    """Move `svc` into `stage` (same environment only); `is_skipped` defaults to false, as in Qovery."""
+    if svc.environment_id != stage.environment_id:
+        raise BadRequest("serviceId: the service and the deployment stage must belong to the same environment")
+    svc.deployment_stage_id = stage.id
+    svc.is_skipped = bool(is_skipped)
+    svc.updated_at = utcnow()
+    await session.flush()
+
+
+async def stage_of(session: AsyncSession, svc: Service) -> DeploymentStage:
+    if svc.deployment_stage_id is None:
+        raise NotFound("the service is in no deployment stage")
+    return await get(session, svc.deployment_stage_id)

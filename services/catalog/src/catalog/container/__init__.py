@@ -1,0 +1,1 @@
+"""Container services of an environment (Qovery's Containers calls) and the service scope lookup."""
