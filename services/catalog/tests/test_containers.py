@@ -249,3 +249,19 @@ async def test_service_scope_is_for_services_only(catalog: Catalog) -> None:  # 
         assert (await client.get(f"/internal/scope/service/{uuid.uuid4()}", headers=as_service)).status_code == 404
         as_user = {HEADER: sign(user_principal(), KEY)}
         assert (await client.get(f"/internal/scope/service/{cid}", headers=as_user)).status_code == 403
+
+
+async def test_deleting_an_environment_or_project_announces_each_service(catalog: Catalog) -> None:  # noqa: F811
+    env, registry, _ = await _environment(catalog)
+    web = (await catalog.api.post(f"/environment/{env}/container", json=body(registry))).json()["id"]
+    api = (await catalog.api.post(f"/environment/{env}/container", json=body(registry, name="api"))).json()["id"]
+    assert (await catalog.api.delete(f"/environment/{env}")).status_code == 204
+    for service in (web, api):
+        subjects = [subject for subject, _ in await _events(catalog, service)]
+        assert subjects[-1] == "evt.catalog.service.deleted", subjects
+    project_env, registry, _ = await _environment(catalog)
+    job = (await catalog.api.post(f"/environment/{project_env}/container", json=body(registry))).json()["id"]
+    pid = (await catalog.api.get(f"/environment/{project_env}")).json()["project"]["id"]
+    assert (await catalog.api.delete(f"/project/{pid}")).status_code == 204
+    assert [s for s, _ in await _events(catalog, job)][-1] == "evt.catalog.service.deleted"
+    assert "evt.catalog.environment.deleted" in [s for s, _ in await _events(catalog, project_env)]

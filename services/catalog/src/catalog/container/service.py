@@ -20,7 +20,7 @@ from catalog.container.schemas import (
 )
 from catalog.environment import rules
 from catalog.environment.service import stages
-from catalog.events.publish import emit
+from catalog.events.publish import emit_service
 from catalog.models import ContainerRegistry, DeploymentStage, Environment, Service
 from slipway.contracts import Subjects
 from slipway.errors import BadRequest, Conflict, NotFound
@@ -174,11 +174,6 @@ async def _default_stage(session: AsyncSession, environment_id: uuid.UUID) -> De
     return next((s for s in ordered if s.name == DEFAULT_STAGE), ordered[-1] if ordered else None)
 
 
-async def _emit(session: AsyncSession, subject: str, svc: Service) -> None:
-    payload = {"service_id": str(svc.id), "environment_id": str(svc.environment_id), "kind": svc.kind}
-    await emit(session, subject, svc.organization_id, svc.id, payload)
-
-
 async def create(session: AsyncSession, env: Environment, body: ContainerRequest) -> Service:
     config = await _config(session, env, body, {})
     stage = await _default_stage(session, env.id)
@@ -197,7 +192,7 @@ async def create(session: AsyncSession, env: Environment, body: ContainerRequest
     session.add(svc)
     await _flush(session, body.name)
     await session.refresh(svc, ["created_at"])
-    await _emit(session, Subjects.SERVICE_CREATED, svc)
+    await emit_service(session, Subjects.SERVICE_CREATED, svc)
     return svc
 
 
@@ -211,11 +206,11 @@ async def edit(session: AsyncSession, svc: Service, body: ContainerRequest) -> N
         svc.description = body.description
     svc.updated_at = utcnow()
     await _flush(session, body.name)
-    await _emit(session, Subjects.SERVICE_UPDATED, svc)
+    await emit_service(session, Subjects.SERVICE_UPDATED, svc)
 
 
 async def delete(session: AsyncSession, svc: Service) -> None:
-    await _emit(session, Subjects.SERVICE_DELETED, svc)
+    await emit_service(session, Subjects.SERVICE_DELETED, svc)
     await session.delete(svc)
     await session.flush()
 

@@ -18,7 +18,7 @@ from catalog.environment.schemas import (
 )
 from catalog.environment.schemas import DeploymentStage as StageOut
 from catalog.environment.schemas import Environment as EnvironmentOut
-from catalog.events.publish import emit
+from catalog.events.publish import emit, emit_services_deleted
 from catalog.models import Cluster, DeploymentStage, Environment, Project, Service
 from slipway.contracts import Subjects
 from slipway.errors import BadRequest, Conflict, NotFound
@@ -137,6 +137,7 @@ async def edit(session: AsyncSession, principal: Principal, env: Environment, bo
 
 
 async def delete(session: AsyncSession, env: Environment) -> None:
+    await emit_services_deleted(session, env.id)
     await emit(
         session,
         Subjects.ENVIRONMENT_DELETED,

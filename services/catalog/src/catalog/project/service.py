@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.events.publish import emit
+from catalog.events.publish import emit, emit_services_deleted
 from catalog.models import Environment, Project
 from catalog.project.schemas import Project as ProjectOut
 from catalog.project.schemas import ProjectRequest, Reference
@@ -79,6 +79,7 @@ async def edit(session: AsyncSession, project: Project, body: ProjectRequest) ->
 async def delete(session: AsyncSession, project: Project) -> None:
     environments = await session.execute(select(Environment.id).where(Environment.project_id == project.id))
     for (environment_id,) in environments.all():
+        await emit_services_deleted(session, environment_id)
         await emit(
             session,
             Subjects.ENVIRONMENT_DELETED,
