@@ -265,3 +265,22 @@ async def test_deleting_an_environment_or_project_announces_each_service(catalog
     assert (await catalog.api.delete(f"/project/{pid}")).status_code == 204
     assert [s for s, _ in await _events(catalog, job)][-1] == "evt.catalog.service.deleted"
     assert "evt.catalog.environment.deleted" in [s for s, _ in await _events(catalog, project_env)]
+
+
+async def test_a_registry_in_use_counts_its_services_and_cannot_be_deleted(catalog: Catalog) -> None:  # noqa: F811
+    env, _, org = await _environment(catalog)
+    base = f"/organization/{org}/containerRegistry"
+    r = await catalog.api.post(
+        base, json={"name": "mine", "kind": "GENERIC_CR", "url": "https://registry.example.com", "config": {}}
+    )
+    assert r.status_code == 201, r.text
+    registry = r.json()["id"]
+    assert r.json()["associated_services_count"] == 0
+    web = (await catalog.api.post(f"/environment/{env}/container", json=body(registry))).json()["id"]
+    assert (await catalog.api.get(f"{base}/{registry}")).json()["associated_services_count"] == 1
+    listed = {x["id"]: x for x in (await catalog.api.get(base)).json()["results"]}
+    assert listed[registry]["associated_services_count"] == 1
+    refused = await catalog.api.delete(f"{base}/{registry}")
+    assert refused.status_code == 409 and "used by 1 service" in refused.json()["detail"]
+    assert (await catalog.api.delete(f"/container/{web}")).status_code == 204
+    assert (await catalog.api.delete(f"{base}/{registry}")).status_code == 204

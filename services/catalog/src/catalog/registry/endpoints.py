@@ -44,7 +44,9 @@ async def list_registries(
     await ensure_organization(session, _settings(request), organization_id)
     keys = _keys(request)
     registries = await service.listing(session, organization_id)
-    return ContainerRegistryResponseList(results=[service.render(r, keys) for r in registries])
+    return ContainerRegistryResponseList(
+        results=[service.render(r, keys, await service.used_by(session, r.id)) for r in registries]
+    )
 
 
 @router.post(PREFIX, status_code=201, response_model=ContainerRegistry, response_model_exclude_none=True)
@@ -61,7 +63,8 @@ async def get_registry(
     organization_id: uuid.UUID, registry_id: uuid.UUID, request: Request, session: SessionDep
 ) -> ContainerRegistry:
     await ensure_organization(session, _settings(request), organization_id)
-    return service.render(await service.get(session, organization_id, registry_id), _keys(request))
+    registry = await service.get(session, organization_id, registry_id)
+    return service.render(registry, _keys(request), await service.used_by(session, registry.id))
 
 
 @router.put(PREFIX + "/{registry_id}", response_model=ContainerRegistry, response_model_exclude_none=True)
@@ -76,7 +79,7 @@ async def edit_registry(
     keys = _keys(request)
     registry = await service.get(session, organization_id, registry_id)
     await service.edit(session, registry, body, keys)
-    return service.render(registry, keys)
+    return service.render(registry, keys, await service.used_by(session, registry.id))
 
 
 @router.delete(PREFIX + "/{registry_id}", status_code=204)

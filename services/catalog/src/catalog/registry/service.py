@@ -7,11 +7,11 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import ContainerRegistry
+from catalog.models import ContainerRegistry, Service
 from catalog.registry.schemas import AvailableContainerRegistry, ContainerRegistryRequest, RegistryConfigOut
 from catalog.registry.schemas import ContainerRegistry as RegistryOut
 from slipway.crypto import Keyring
@@ -71,7 +71,7 @@ def stored_config(registry: ContainerRegistry, keys: Keyring) -> dict[str, Any]:
     return json.loads(keys.decrypt(registry.config_encrypted, _context(registry)))  # type: ignore[no-any-return]
 
 
-def render(registry: ContainerRegistry, keys: Keyring) -> RegistryOut:
+def render(registry: ContainerRegistry, keys: Keyring, used_by: int = 0) -> RegistryOut:
     config = stored_config(registry, keys)
     public = {k: v for k, v in config.items() if k in RegistryConfigOut.model_fields}
     return RegistryOut(
@@ -83,7 +83,7 @@ def render(registry: ContainerRegistry, keys: Keyring) -> RegistryOut:
         description=registry.description,
         url=registry.url,
         config=RegistryConfigOut(**public),
-        associated_services_count=0,  # no service references a registry yet
+        associated_services_count=used_by,
     )
 
 
@@ -213,8 +213,24 @@ async def edit(
     await _flush(session, body.name)
 
 
+async def used_by(session: AsyncSession, registry_id: uuid.UUID) -> int:
+    """How many services pull their image from this registry."""
+    return int(
+        (
+            await session.execute(
+                select(func.count())
+                .select_from(Service)
+                .where(Service.config["registry_id"].astext == str(registry_id))
+            )
+        ).scalar_one()
+    )
+
+
 async def delete(session: AsyncSession, registry: ContainerRegistry) -> None:
     if registry.is_default:
         raise BadRequest("the default container registry of an organization cannot be deleted")
+    services = await used_by(session, registry.id)
+    if services:
+        raise Conflict(f"the registry is used by {services} service(s); point them elsewhere first")
     await session.delete(registry)
     await session.flush()
