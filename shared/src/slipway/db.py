@@ -72,3 +72,19 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the transaction commits when the endpoint returns, before the response is sent,
 # so a client never sees a success whose write was not committed.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+async def flush_or_conflict(session: AsyncSession, detail: str) -> None:
+    """Flush pending writes; a unique or foreign-key violation becomes a 409 with `detail`.
+
+    The savepoint keeps the rest of the request's transaction usable after the violation.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from slipway.errors import Conflict
+
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(detail) from None

@@ -8,13 +8,13 @@ from urllib.parse import urlsplit
 
 import yaml
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.cluster.schemas import Cluster as ClusterOut
 from catalog.cluster.schemas import ClusterRequest, Reference
 from catalog.models import Cluster, Environment
 from slipway.crypto import Keyring
+from slipway.db import flush_or_conflict
 from slipway.errors import BadRequest, Conflict, NotFound
 from slipway.timeutil import rfc3339, utcnow
 
@@ -96,11 +96,7 @@ def _check_engine_host(engine: str, host: str | None) -> None:
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"name '{name}' is already taken by another cluster of this organization") from None
+    await flush_or_conflict(session, f"name '{name}' is already taken by another cluster of this organization")
 
 
 async def create(session: AsyncSession, organization_id: uuid.UUID, body: ClusterRequest) -> Cluster:
@@ -159,11 +155,7 @@ async def delete(session: AsyncSession, cluster: Cluster) -> None:
     if used:
         raise Conflict(f"the cluster still runs {used} environment(s); delete them or move them elsewhere first")
     await session.delete(cluster)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:  # an environment was placed on it meanwhile
-        raise Conflict("an environment was just created on this cluster; delete it first") from None
+    await flush_or_conflict(session, "an environment was just created on this cluster; delete it first")
 
 
 # -- kubeconfig ------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.container.schemas import Container as ContainerOut
@@ -23,7 +22,8 @@ from catalog.environment.service import stages
 from catalog.events.publish import emit_service
 from catalog.models import ContainerRegistry, DeploymentStage, Environment, Service
 from slipway.contracts import Subjects
-from slipway.errors import BadRequest, Conflict, NotFound
+from slipway.db import flush_or_conflict
+from slipway.errors import BadRequest, NotFound
 from slipway.timeutil import rfc3339, utcnow
 
 KIND = "CONTAINER"
@@ -162,11 +162,7 @@ async def _config(
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"name '{name}' is already taken by another service of this environment") from None
+    await flush_or_conflict(session, f"name '{name}' is already taken by another service of this environment")
 
 
 async def _default_stage(session: AsyncSession, environment_id: uuid.UUID) -> DeploymentStage | None:

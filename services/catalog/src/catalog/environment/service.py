@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.environment.schemas import (
@@ -21,7 +20,8 @@ from catalog.environment.schemas import Environment as EnvironmentOut
 from catalog.events.publish import emit, emit_services_deleted
 from catalog.models import Cluster, DeploymentStage, Environment, Project, Service
 from slipway.contracts import Subjects
-from slipway.errors import BadRequest, Conflict, NotFound
+from slipway.db import flush_or_conflict
+from slipway.errors import BadRequest, NotFound
 from slipway.principal import Principal
 from slipway.timeutil import rfc3339, utcnow
 
@@ -80,11 +80,7 @@ async def _cluster_for(session: AsyncSession, organization_id: uuid.UUID, cluste
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"name '{name}' is already taken by another environment of this project") from None
+    await flush_or_conflict(session, f"name '{name}' is already taken by another environment of this project")
 
 
 async def create(
@@ -205,9 +201,5 @@ async def add_stage(session: AsyncSession, env: Environment, name: str, descript
         id=uuid.uuid4(), environment_id=env.id, name=name, description=description, deployment_order=(last or 0) + 1
     )
     session.add(stage)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a deployment stage named '{name}' already exists in this environment") from None
+    await flush_or_conflict(session, f"a deployment stage named '{name}' already exists in this environment")
     return stage

@@ -6,13 +6,13 @@ import uuid
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.gittoken.schemas import GitTokenRequest, GitTokenResponse
 from catalog.models import GitToken
 from slipway.crypto import Keyring
-from slipway.errors import BadRequest, Conflict, NotFound
+from slipway.db import flush_or_conflict
+from slipway.errors import BadRequest, NotFound
 from slipway.timeutil import rfc3339, utcnow
 
 # The provider's public API when no self-hosted `git_api_url` is given (the response requires one).
@@ -80,11 +80,7 @@ def _apply(token: GitToken, body: GitTokenRequest, keys: Keyring) -> None:
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"name '{name}' is already taken by another git token of this organization") from None
+    await flush_or_conflict(session, f"name '{name}' is already taken by another git token of this organization")
 
 
 async def create(session: AsyncSession, organization_id: uuid.UUID, body: GitTokenRequest, keys: Keyring) -> GitToken:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.events.publish import emit, emit_services_deleted
@@ -13,7 +12,8 @@ from catalog.models import Environment, Project
 from catalog.project.schemas import Project as ProjectOut
 from catalog.project.schemas import ProjectRequest, Reference
 from slipway.contracts import Subjects
-from slipway.errors import Conflict, NotFound
+from slipway.db import flush_or_conflict
+from slipway.errors import NotFound
 from slipway.timeutil import rfc3339, utcnow
 
 
@@ -47,11 +47,7 @@ async def listing(session: AsyncSession, organization_id: uuid.UUID) -> list[Pro
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"name '{name}' is already taken by another project of this organization") from None
+    await flush_or_conflict(session, f"name '{name}' is already taken by another project of this organization")
 
 
 async def create(session: AsyncSession, organization_id: uuid.UUID, body: ProjectRequest) -> Project:

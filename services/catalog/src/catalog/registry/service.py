@@ -8,13 +8,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import ContainerRegistry, Service
 from catalog.registry.schemas import AvailableContainerRegistry, ContainerRegistryRequest, RegistryConfigOut
 from catalog.registry.schemas import ContainerRegistry as RegistryOut
 from slipway.crypto import Keyring
+from slipway.db import flush_or_conflict
 from slipway.errors import BadRequest, Conflict, NotFound
 from slipway.timeutil import rfc3339, utcnow
 
@@ -156,11 +156,9 @@ def _store_config(registry: ContainerRegistry, config: dict[str, Any], keys: Key
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"name '{name}' is already taken by another container registry of this organization") from None
+    await flush_or_conflict(
+        session, f"name '{name}' is already taken by another container registry of this organization"
+    )
 
 
 async def create(

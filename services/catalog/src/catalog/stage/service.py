@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.environment.service import stages
 from catalog.models import DeploymentStage, Service
+from slipway.db import flush_or_conflict
 from slipway.errors import BadRequest, Conflict, NotFound
 from slipway.timeutil import utcnow
 
@@ -25,11 +25,7 @@ async def edit(session: AsyncSession, stage: DeploymentStage, name: str, descrip
     stage.name = name
     stage.description = description
     stage.updated_at = utcnow()
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a deployment stage named '{name}' already exists in this environment") from None
+    await flush_or_conflict(session, f"a deployment stage named '{name}' already exists in this environment")
 
 
 async def _renumber(session: AsyncSession, ordered: list[DeploymentStage]) -> None:

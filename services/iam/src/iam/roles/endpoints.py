@@ -8,12 +8,11 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iam.models import ApiToken, CustomRole, Invitation, Membership
 from iam.roles import policy
-from slipway.db import SessionDep
+from slipway.db import SessionDep, flush_or_conflict
 from slipway.errors import Conflict, NotFound
 from slipway.timeutil import utcnow
 
@@ -116,11 +115,7 @@ async def list_custom_roles(organization_id: uuid.UUID, session: SessionDep) -> 
 
 
 async def _flush_unique(session: AsyncSession, name: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a role named '{name}' already exists") from None
+    await flush_or_conflict(session, f"a role named '{name}' already exists")
 
 
 @router.post("/customRole", status_code=201, response_model=CustomRoleOut)
