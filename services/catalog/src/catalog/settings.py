@@ -15,3 +15,6 @@ class CatalogSettings(ServiceSettings):
     default_engine_host: str = "unix:///run/slipway/podman.sock"
     # The default registry of every organization, suited to the default cluster (a local registry).
     default_registry_url: str = "127.0.0.1:5000"
+    # The edge proxy's public ports: links are https://<host>[:edge_https_port] (the stack sets them).
+    edge_https_port: int = 443
+    edge_http_port: int = 80

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog import hosts
 from catalog.container.schemas import Container as ContainerOut
 from catalog.container.schemas import (
     ContainerRequest,
@@ -173,8 +174,10 @@ async def _default_stage(session: AsyncSession, environment_id: uuid.UUID) -> De
 async def create(session: AsyncSession, env: Environment, body: ContainerRequest) -> Service:
     config = await _config(session, env, body, {})
     stage = await _default_stage(session, env.id)
+    service_id = uuid.uuid4()
+    config["host_slug"] = await hosts.assign_host_slug(session, env, body.name, service_id)
     svc = Service(
-        id=uuid.uuid4(),
+        id=service_id,
         organization_id=env.organization_id,
         project_id=env.project_id,
         environment_id=env.id,
@@ -196,7 +199,7 @@ async def edit(session: AsyncSession, svc: Service, body: ContainerRequest) -> N
     env = await session.get(Environment, svc.environment_id)
     if env is None:
         raise NotFound("container not found")
-    svc.config = await _config(session, env, body, svc.config)
+    svc.config = {**await _config(session, env, body, svc.config), "host_slug": svc.config.get("host_slug")}
     svc.name = body.name
     if "description" in body.model_fields_set:
         svc.description = body.description

@@ -4,12 +4,14 @@ from catalog.models.base import SCHEMA, Base, outbox, processed_messages
 from catalog.models.credentials import GitToken
 from catalog.models.organization import Cluster, ContainerRegistry, Organization
 from catalog.models.project import DeploymentRule, DeploymentStage, Environment, Project, Service
+from catalog.models.variables import CustomDomain, Variable
 
 __all__ = [
     "SCHEMA",
     "Base",
     "Cluster",
     "ContainerRegistry",
+    "CustomDomain",
     "DeploymentRule",
     "DeploymentStage",
     "Environment",
@@ -17,6 +19,7 @@ __all__ = [
     "Organization",
     "Project",
     "Service",
+    "Variable",
     "outbox",
     "processed_messages",
 ]

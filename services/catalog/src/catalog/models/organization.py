@@ -36,6 +36,8 @@ class Cluster(Base):
     kubernetes: Mapped[str] = mapped_column(String(32))  # KubernetesEnum
     engine: Mapped[str] = mapped_column(String(32))  # Slipway: docker | podman | kubernetes
     engine_host: Mapped[str | None] = mapped_column(String(1024))  # Docker Engine API address for engine hosts
+    # public hosts of this cluster's services are <host slug>.<base_domain> (Slipway extension)
+    base_domain: Mapped[str] = mapped_column(String(253), default="localhost", server_default="localhost")
     is_default: Mapped[bool] = mapped_column(default=False)
     production: Mapped[bool] = mapped_column(default=False, server_default=false())
     # slipway.crypto ciphertext of the kubeconfig YAML (kubernetes clusters); never returned but by its own route

@@ -1,0 +1,1 @@
+"""Runtime drivers: one module per engine behind the `RuntimeDriver` interface (base.py)."""

@@ -1,0 +1,165 @@
+"""The desired state of an environment: the contract between catalog (producer) and deployer (consumer).
+
+Catalog resolves an environment into one `DesiredState` (services with their images or Git refs,
+every variable resolved — aliases, overrides, built-ins, secrets decrypted — ports, probes,
+resources, stages) at `GET /internal/environment/{id}/desired-state` for service principals only.
+`version` is a content hash of everything below it: two snapshots with the same version deploy
+the same thing, so the deployer compares versions to skip unchanged work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ServiceKind = Literal["APPLICATION", "CONTAINER", "DATABASE", "JOB", "HELM"]
+
+
+class ClusterTarget(BaseModel):
+    id: str
+    engine: str  # docker | podman | kubernetes
+    engine_host: str | None = None  # Docker Engine API address (docker/podman clusters)
+    base_domain: str  # public hosts are <host_slug>.<base_domain>
+    kubeconfig: str | None = None  # decrypted, kubernetes clusters only
+
+
+class RegistryRef(BaseModel):
+    id: str
+    url: str
+    kind: str
+    username: str | None = None
+    password: str | None = None  # decrypted; never log
+
+
+class GitSource(BaseModel):
+    url: str  # https://…, ssh://… / git@…, or file://…
+    branch: str | None = None
+    commit: str | None = None  # full SHA to build; None = head of `branch`
+    root_path: str = "/"
+    dockerfile_path: str | None = "Dockerfile"
+    token: str | None = None  # decrypted Git token for https URLs; never log
+    ssh_key: str | None = None
+
+
+class ImageSource(BaseModel):
+    registry: RegistryRef
+    image_name: str
+    tag: str
+
+
+class Port(BaseModel):
+    id: str
+    name: str
+    internal_port: int
+    external_port: int | None = None
+    publicly_accessible: bool
+    is_default: bool
+    protocol: str  # HTTP | GRPC | TCP | UDP
+    public_path: str | None = None
+    public_path_rewrite: str | None = None
+
+
+class ProbeSpec(BaseModel):
+    kind: Literal["http", "tcp", "exec", "grpc"]
+    port: int | None = None
+    path: str | None = None
+    scheme: str | None = None
+    command: list[str] | None = None
+    initial_delay_seconds: int = 0
+    period_seconds: int = 10
+    timeout_seconds: int = 5
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+class SecretFile(BaseModel):
+    """A file variable: `content` mounted read-only at `path` (interpolation already applied)."""
+
+    key: str
+    path: str
+    content: str
+    is_secret: bool = False
+
+
+class DatabaseSpec(BaseModel):
+    type: Literal["POSTGRESQL", "MYSQL", "MONGODB", "REDIS"]
+    version: str
+    mode: Literal["CONTAINER", "MANAGED"] = "CONTAINER"
+    port: int
+    login: str
+    password: str  # decrypted; never log
+    database_name: str
+    storage_gib: int = 10
+
+
+class JobSchedule(BaseModel):
+    kind: Literal["CRON", "LIFECYCLE"]
+    cron: str | None = None  # five-field cron expression (CRON)
+    timezone: str = "Etc/UTC"
+    on_start: bool = False  # LIFECYCLE events
+    on_stop: bool = False
+    on_delete: bool = False
+    arguments: list[str] = Field(default_factory=list)
+    entrypoint: str | None = None
+
+
+class ServiceSpec(BaseModel):
+    id: str
+    kind: ServiceKind
+    name: str
+    stage_id: str | None = None
+    is_skipped: bool = False
+    internal_host: str  # DNS name other services of the environment use
+    host_slug: str  # <host_slug>.<cluster base domain> is the public host
+    custom_domains: list[str] = Field(default_factory=list)
+    git: GitSource | None = None  # applications, and jobs built from Git
+    image: ImageSource | None = None  # containers, and jobs from an image
+    database: DatabaseSpec | None = None
+    job: JobSchedule | None = None
+    arguments: list[str] = Field(default_factory=list)
+    entrypoint: str | None = None
+    cpu: int = 500  # millicores
+    memory: int = 512  # MB
+    min_running_instances: int = 1
+    max_running_instances: int = 1
+    ports: list[Port] = Field(default_factory=list)
+    readiness_probe: ProbeSpec | None = None
+    liveness_probe: ProbeSpec | None = None
+    env: dict[str, str] = Field(default_factory=dict)  # resolved variables (secrets decrypted)
+    secret_keys: list[str] = Field(default_factory=list)  # which env/file keys are secrets (mask them)
+    files: list[SecretFile] = Field(default_factory=list)
+    build_args: dict[str, str] = Field(default_factory=dict)  # variables given to the build
+
+
+class StageSpec(BaseModel):
+    id: str
+    name: str
+    deployment_order: int
+    service_ids: list[str]
+
+
+class DesiredState(BaseModel):
+    organization_id: str
+    project_id: str
+    environment_id: str
+    environment_name: str
+    environment_mode: str
+    cluster: ClusterTarget
+    stages: list[StageSpec]
+    services: list[ServiceSpec]
+    version: str = ""  # content hash, filled by `seal`
+
+    def seal(self) -> DesiredState:
+        self.version = content_version(self.model_dump(mode="json", exclude={"version"}))
+        return self
+
+    def service(self, service_id: str) -> ServiceSpec | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+
+def content_version(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
