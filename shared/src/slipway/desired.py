@@ -163,3 +163,20 @@ class DesiredState(BaseModel):
 def content_version(data: Any) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+PUBLIC_PROTOCOLS = {"HTTP", "GRPC"}
+
+
+def public_hosts(host_slug: str, ports: list[Port], base_domain: str) -> dict[int, str]:
+    """internal port → public host for each publicly accessible HTTP/GRPC port.
+
+    The default port answers on `<host_slug>.<base_domain>`, any other on
+    `p<port>-<host_slug>.<base_domain>` (catalog's links and the edge routes both use this rule).
+    """
+    hosts: dict[int, str] = {}
+    for port in ports:
+        if port.publicly_accessible and port.protocol in PUBLIC_PROTOCOLS:
+            prefix = "" if port.is_default else f"p{port.internal_port}-"
+            hosts[port.internal_port] = f"{prefix}{host_slug}.{base_domain}"
+    return hosts
