@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slipway.crypto import generate_key
 from slipway.principal import HEADER, service_principal, sign
+from slipway_stack.caddy import Caddy
+from slipway_stack.engine import ContainerEngine, Registry
 from slipway_stack.natsserver import NatsServer
 from slipway_stack.postgres import EmbeddedPostgres
 from slipway_stack.procs import alive, free_port, port_is_free, read_pid, start_detached, stop_pid, tail
@@ -29,6 +31,9 @@ class ServiceDef:
     env_prefix: str
     default_port: int
 
+
+# the edge proxy's public ports default to 80/443 when free (clean URLs), else any free port
+EXTRA_PORTS = {"registry": 5000, "caddy_admin": 2019, "edge_http": 80, "edge_https": 443}
 
 SERVICES = [
     ServiceDef("iam", "iam", "IAM", 8101),
@@ -52,6 +57,8 @@ class StackSettings(BaseSettings):
     # Overrides the keys generated into stack.json (e.g. during a rotation managed outside the stack).
     encryption_keys: str | None = Field(default=None, validation_alias="SLIPWAY_ENCRYPTION_KEYS")
     ready_timeout: float = Field(default=180.0, validation_alias="SLIPWAY_READY_TIMEOUT")
+    # An operator's Docker (or Podman) Engine API; unset: the stack runs `podman system service` itself.
+    docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")
 
 
 class StackError(RuntimeError):
@@ -94,6 +101,10 @@ class Stack:
                 ports[svc.name] = self._pick_port(svc.default_port)
             config = {"internal_key": secrets.token_urlsafe(32), "ports": ports}
             changed = True
+        for name, default in EXTRA_PORTS.items():  # added after a state directory was first created
+            if name not in config["ports"]:
+                config["ports"][name] = self._pick_port(default)
+                changed = True
         if not config.get("encryption_keys"):
             # Encryption at rest (slipway.crypto). Rotate by prepending a new key here (comma-separated):
             # the first encrypts, all decrypt. Losing this file loses every stored secret.
@@ -112,6 +123,27 @@ class Stack:
 
     def nats(self, config: dict) -> NatsServer:  # type: ignore[type-arg]
         return NatsServer(self.state / "nats", config["ports"]["nats"], self.logs / "nats.log", self.run / "nats.pid")
+
+    def engine(self) -> ContainerEngine:
+        return ContainerEngine(
+            self.state / "engine", self.logs / "podman.log", self.run / "podman.pid", self.settings.docker_host
+        )
+
+    def registry(self, config: dict) -> Registry:  # type: ignore[type-arg]
+        return Registry(
+            self.state / "registry", config["ports"]["registry"], self.logs / "registry.log", self.run / "registry.pid"
+        )
+
+    def caddy(self, config: dict) -> Caddy:  # type: ignore[type-arg]
+        ports = config["ports"]
+        return Caddy(
+            self.state / "caddy",
+            ports["caddy_admin"],
+            ports["edge_http"],
+            ports["edge_https"],
+            self.logs / "caddy.log",
+            self.run / "caddy.pid",
+        )
 
     def urls(self, config: dict) -> dict[str, str]:  # type: ignore[type-arg]
         return {svc.name: f"http://127.0.0.1:{config['ports'][svc.name]}" for svc in SERVICES}
@@ -136,6 +168,17 @@ class Stack:
                 f"{svc.env_prefix}_HOST": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",
                 "SLIPWAY_STATE_DIR": str(self.state),  # lets `down` and tests find every process of this stack
+                # the container engine, registry and edge proxy this stack runs
+                **self.engine().env(),
+                "CATALOG_DEFAULT_ENGINE": "docker" if self.settings.docker_host else "podman",
+                "CATALOG_DEFAULT_ENGINE_HOST": self.engine().host,
+                "CATALOG_DEFAULT_REGISTRY_URL": self.registry(config).address,
+                "CATALOG_EDGE_HTTP_PORT": str(config["ports"]["edge_http"]),
+                "CATALOG_EDGE_HTTPS_PORT": str(config["ports"]["edge_https"]),
+                "DEPLOYER_EDGE_ADMIN_URL": self.caddy(config).admin_url,
+                "DEPLOYER_EDGE_HTTP_PORT": str(config["ports"]["edge_http"]),
+                "DEPLOYER_EDGE_HTTPS_PORT": str(config["ports"]["edge_https"]),
+                "BUILDER_REGISTRY_URL": self.registry(config).address,
             }
         )
         if svc.name == "api-gateway":
@@ -159,6 +202,7 @@ class Stack:
         say(f"Slipway state directory: {self.state}")
         self._start_postgres(config)
         self._start_nats(config)
+        self._start_engine(config)
         self._migrate(config)
         pids = self._start_services(config)
         self._wait_ready(config, pids)
@@ -202,6 +246,19 @@ class Stack:
                 raise StackError(f"nats did not open its port in 30s\n  log: {nats.log_file}")
             time.sleep(0.1)
         say(f"  nats       {'already running' if running else 'started'} on 127.0.0.1:{nats.port} (JetStream)")
+
+    def _start_engine(self, config: dict) -> None:  # type: ignore[type-arg]
+        registry, engine, caddy = self.registry(config), self.engine(), self.caddy(config)
+        try:
+            registry.start()
+            say(f"  registry   on {registry.address}")
+            engine.start(registry=registry.address)
+            say(f"  engine     {engine.host}")
+            say(f"  base image {engine.ensure_base_image()}")
+            caddy.start()
+            say(f"  edge       caddy on :{caddy.http_port} (http) and :{caddy.https_port} (https)")
+        except RuntimeError as exc:
+            raise StackError(str(exc)) from exc
 
     def _migrate(self, config: dict) -> None:  # type: ignore[type-arg]
         log_file = self.logs / "migrations.log"
@@ -297,6 +354,10 @@ class Stack:
                     say(f"  {name:<11} stopping")
         for svc in SERVICES:
             self.pid_file(svc.name).unlink(missing_ok=True)
+        self.caddy(config).stop()
+        self.engine().stop()
+        self.registry(config).stop()
+        say("  edge, engine, registry stopped")
         if not self.settings.nats_url:
             self.nats(config).stop()
             say("  nats       stopped")
@@ -319,6 +380,14 @@ class Stack:
         if not self.settings.nats_url:
             nats = self.nats(config)
             rows.append(("nats", "running" if nats.pid() else "stopped", nats.url))
+        engine, caddy, registry = self.engine(), self.caddy(config), self.registry(config)
+        rows.append(
+            ("engine", "external" if engine.external else ("running" if engine.pid() else "stopped"), engine.host)
+        )
+        rows.append(("registry", "running" if registry.pid() else "stopped", registry.address))
+        rows.append(
+            ("edge", "running" if caddy.pid() else "stopped", f":{caddy.http_port} http, :{caddy.https_port} https")
+        )
         urls = self.urls(config)
         with httpx.Client(timeout=2) as client:
             for svc in SERVICES:

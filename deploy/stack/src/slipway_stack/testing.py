@@ -7,6 +7,9 @@ Fixtures:
     make_nats        factory for extra nats-servers
     serve_app        run an ASGI app on a random loopback port inside the test's event loop
     stack            the whole platform started exactly like `make up` (shared by the session)
+    engine           the container engine (Podman service, or DOCKER_HOST) with the busybox base image
+    registry         a loopback registry (Debian's docker-registry) for the session
+    edge             a Caddy edge proxy (admin API + http/https ports) for the session
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from slipway_stack.caddy import Caddy
+from slipway_stack.engine import ContainerEngine, Registry
 from slipway_stack.natsserver import NatsServer
 from slipway_stack.postgres import EmbeddedPostgres
 from slipway_stack.procs import alive, free_port
@@ -235,3 +240,32 @@ async def assert_boots_ready(app, schema: str, tables: set[str]) -> None:  # typ
             assert tables <= {r[0] for r in rows}
         r = await client.get("/no-such-route")
         assert r.status_code == 404 and r.headers.get("x-slipway-no-route") == "1"
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    state = tmp_path_factory.mktemp("registry")
+    reg = Registry(state, free_port(), state / "registry.log", state / "registry.pid")
+    reg.start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> Iterator[ContainerEngine]:
+    """The session's container engine; its `env()` (DOCKER_HOST…) is what builder/deployer need."""
+    state = tmp_path_factory.mktemp("engine")
+    eng = ContainerEngine(state, state / "podman.log", state / "podman.pid", os.environ.get("DOCKER_HOST"))
+    eng.start(registry=registry.address)
+    eng.ensure_base_image()
+    yield eng
+    eng.stop()
+
+
+@pytest.fixture(scope="session")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caddy]:
+    state = tmp_path_factory.mktemp("caddy")
+    caddy = Caddy(state, free_port(), free_port(), free_port(), state / "caddy.log", state / "caddy.pid")
+    caddy.start()
+    yield caddy
+    caddy.stop()
