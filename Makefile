@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 STACK := $(BIN)/slipway-stack
 MEMBERS := $(wildcard shared/pyproject.toml deploy/stack/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install up down status logs test test-fast lint fmt migrate bench clean
+.PHONY: install system-deps up down status logs test test-fast lint fmt migrate bench clean
 
 install: $(STAMP) ## create the virtualenv and install every workspace package
 
@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml uv.lock $(MEMBERS)
 	@$(BIN)/uv sync --frozen --python $(BIN)/python
 	@touch $(STAMP)
 
-up: install ## start Postgres, NATS and the six services; write .slipway/env
+system-deps: ## apt packages: git, make, python3-venv and the container engine (Podman, buildah, runc, registry)
+	@bash deploy/system-deps.sh
+
+up: system-deps install ## start Postgres, NATS, Podman, registry, Caddy and the six services; write .slipway/env
 	@$(STACK) up
 
 down: ## stop every Slipway process (data is kept in .slipway/)
@@ -30,7 +33,7 @@ status: install ## show each component and whether it is ready
 logs: install ## show the last lines of every log (make logs C=iam F=1 to follow one)
 	@$(STACK) logs $(C) $(if $(F),-f,)
 
-test: install ## the whole suite: import contracts, unit, integration and cross-service tests
+test: system-deps install ## the whole suite: import contracts, unit, integration and cross-service tests
 	@$(BIN)/lint-imports
 	@$(BIN)/pytest
 
@@ -49,8 +52,8 @@ fmt: install
 migrate: install ## apply every service's migrations to $DATABASE_URL
 	@$(BIN)/python -m slipway.migrate iam catalog builder deployer logs
 
-bench: install ## run the benchmarks under bench/
-	@for b in bench/*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+bench: system-deps install ## run the benchmarks under bench/ (each prints numbers and ratios to a baseline)
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python "$$b"; done
 
 clean: down ## stop everything and delete the virtualenv and all local data
 	rm -rf $(VENV) .slipway

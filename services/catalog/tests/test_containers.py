@@ -245,6 +245,7 @@ async def test_service_scope_is_for_services_only(catalog: Catalog) -> None:  # 
             "environment_id": eid,
             "environment_mode": "DEVELOPMENT",
             "cluster_id": env["cluster_id"],
+            "kind": "CONTAINER",
         }
         assert (await client.get(f"/internal/scope/service/{uuid.uuid4()}", headers=as_service)).status_code == 404
         as_user = {HEADER: sign(user_principal(), KEY)}

@@ -24,6 +24,14 @@ class Subjects:
     SERVICE_CREATED = "evt.catalog.service.created"  # payload: service_id, environment_id, kind (never secrets)
     SERVICE_UPDATED = "evt.catalog.service.updated"
     SERVICE_DELETED = "evt.catalog.service.deleted"
+    # payload: variable_id, scope, parent_id, project_id, environment_id? (never keys' values or secrets)
+    VARIABLE_CREATED = "evt.catalog.variable.created"
+    VARIABLE_UPDATED = "evt.catalog.variable.updated"
+    VARIABLE_DELETED = "evt.catalog.variable.deleted"
+    # payload: BuildFinished (never secrets: no token, no build-arg value)
+    BUILD_SUCCEEDED = "evt.builder.build.succeeded"
+    BUILD_FAILED = "evt.builder.build.failed"
+    BUILD_CANCELED = "evt.builder.build.canceled"
 
 
 class AccountCreated(BaseModel):
@@ -64,3 +72,14 @@ class MemberChanged(BaseModel):
     organization_id: uuid.UUID
     user_id: uuid.UUID
     role_id: uuid.UUID | None
+
+
+class BuildFinished(BaseModel):
+    """A build reached SUCCEEDED, FAILED or CANCELED (`image` set on success; `error` masked)."""
+
+    build_id: uuid.UUID
+    deployment_id: str
+    service_id: str
+    image: str | None
+    status: str
+    error: str | None

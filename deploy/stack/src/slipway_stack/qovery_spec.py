@@ -70,10 +70,14 @@ def check(spec: dict[str, Any], operation_id: str, r: httpx.Response) -> Any:
     return body
 
 
+NOT_TIMES = {"scheduled_at"}
+
+
 def _timestamps(value: Any) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key.endswith("_at") and isinstance(item, str):
+            # every `*_at` string is a time, except a cron job's `scheduled_at` (a cron expression)
+            if key.endswith("_at") and key not in NOT_TIMES and isinstance(item, str):
                 assert RFC3339.match(item), f"{key}={item} is not RFC 3339 with a zone"
             _timestamps(item)
     elif isinstance(value, list):

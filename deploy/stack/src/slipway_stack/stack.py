@@ -181,6 +181,9 @@ class Stack:
                 "BUILDER_REGISTRY_URL": self.registry(config).address,
             }
         )
+        if svc.name == "deployer":
+            env["DEPLOYER_CATALOG_URL"] = self.urls(config)["catalog"]
+            env["DEPLOYER_BUILDER_URL"] = self.urls(config)["builder"]
         if svc.name == "api-gateway":
             for other in SERVICES:
                 if other.name != "api-gateway":

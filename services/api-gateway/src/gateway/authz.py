@@ -193,7 +193,15 @@ class Authorizer:
 
     async def extra_targets(self, template: str, body: bytes, primary: Target) -> list[Target]:
         """Operations that also touch a second scope: cloning into another project needs the right
-        to create an environment there, in the clone's mode."""
+        to create an environment there, in the clone's mode; an alias or override lands at the body's
+        parent, which must be manageable too (e.g. a PRODUCTION environment below a project variable)."""
+        for verb in ("alias", "override"):
+            if template == "/variable/{id}/" + verb:
+                scope, parent = _body_field(body, f"{verb}_scope"), _body_field(body, f"{verb}_parent_id")
+                if not scope or not parent:
+                    return []  # catalog answers 400 for the missing fields
+                fields = json.dumps({"variable_scope": scope, "variable_parent_id": parent}).encode()
+                return [await self.target("/variable", "POST", "/variable", {}, fields)]
         if template != "/environment/{id}/clone":
             return []
         project_id = _body_field(body, "project_id")

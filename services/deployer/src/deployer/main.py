@@ -1,19 +1,62 @@
-"""deployer application factory."""
+"""deployer application factory: the action API, the per-environment queue worker, catalog's delete events."""
+
+from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from deployer.clients import Builder, Catalog
+from deployer.drivers import Drivers
+from deployer.endpoints import router
+from deployer.events import subscriptions
 from deployer.models import Base
+from deployer.runner import Runner
 from deployer.settings import DeployerSettings
+from deployer.store import Store
+from deployer.worker import Worker
 from slipway.app import ServiceSpec, create_service_app
 
 
 def create_app(settings: DeployerSettings | None = None) -> FastAPI:
+    settings = settings or DeployerSettings()
+    drivers = Drivers(settings)
+
+    async def start(app: FastAPI) -> None:
+        key = settings.internal_auth_key.get_secret_value()
+        app.state.catalog = Catalog(app.state.http, settings.catalog_url, key)
+        app.state.builder = Builder(app.state.http, settings.builder_url, key)
+        app.state.drivers = drivers
+        runner = Runner(
+            Store(app.state.db),
+            app.state.catalog,
+            app.state.builder,
+            drivers.for_state,
+            app.state.nats,
+            build_poll_seconds=settings.build_poll_seconds,
+        )
+        app.state.worker = Worker(
+            app.state.db,
+            runner.run,
+            max_parallel=settings.max_parallel_deployments,
+            lease_seconds=settings.lease_seconds,
+            poll_seconds=settings.poll_seconds,
+        )
+        await drivers.adopt_local()
+        await app.state.worker.start()
+
+    async def stop(app: FastAPI) -> None:
+        await app.state.worker.stop()
+        await drivers.close()
+
     return create_service_app(
         ServiceSpec(
-            settings=settings or DeployerSettings(),
+            settings=settings,
             metadata=Base.metadata,
             migrations_dir=Path(__file__).parent / "migrations",
+            routers=[router],
+            subscriptions=subscriptions(drivers),
+            on_startup=[start],
+            on_shutdown=[stop],
         )
     )

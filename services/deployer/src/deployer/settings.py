@@ -1,5 +1,6 @@
 """deployer settings (env prefix DEPLOYER_)."""
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from slipway.settings import ServiceSettings
@@ -10,3 +11,24 @@ class DeployerSettings(ServiceSettings):
 
     service_name: str = "deployer"
     port: int = 8104
+    # the services the deployer calls (the stack sets them)
+    catalog_url: str = "http://127.0.0.1:8102"
+    builder_url: str = "http://127.0.0.1:8103"
+    # the queue: how many environments deploy at once in this process, and the lease that makes a
+    # crashed process's deployment be taken over (renewed every lease_seconds / 3)
+    max_parallel_deployments: int = 4
+    lease_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    build_poll_seconds: float = 0.5
+    # the runtime driver for docker-engine clusters ("docker": Docker Engine API through DOCKER_HOST)
+    runtime: str = "docker"
+    # the docker-engine runtime driver (runtime/docker.py) and the Caddy edge it routes through (edge/caddy.py)
+    docker_host: str | None = Field(default=None, validation_alias=AliasChoices("DEPLOYER_DOCKER_HOST", "DOCKER_HOST"))
+    edge_admin_url: str = "http://127.0.0.1:2019"
+    edge_http_port: int = 80
+    edge_https_port: int = 443
+    edge_acme_public_domains: bool = False  # real public domains get ACME certificates (else the internal CA)
+    edge_acme_email: str | None = None
+    drain_seconds: float = 2.0  # old instances keep serving this long after the edge switched away from them
+    stop_timeout_seconds: int = 10
+    rollout_timeout_seconds: float = 600.0

@@ -71,4 +71,5 @@ async def service_scope(service_id: uuid.UUID, session: SessionDep) -> dict[str,
         "environment_id": str(env.id),
         "environment_mode": env.mode,
         "cluster_id": str(env.cluster_id),
+        "kind": found.kind,
     }

@@ -1,7 +1,9 @@
-"""cloneEnvironment: a new environment (any mode, PREVIEW included) with the source's stages and rule.
+"""cloneEnvironment: a new environment (any mode, PREVIEW included) with the source's stages, services, variables.
 
-Services and variables join the copy once they exist in the catalog; custom domains and database
-data are never copied (Qovery's rule).
+Services get new ids, their stage by name, new host slugs and (databases) a fresh master password;
+ENVIRONMENT- and service-scoped variables are copied with their secrets re-encrypted and their
+aliases and overrides pointing inside the clone. Custom domains and database data are never copied
+(Qovery's rule). Everything is written in the request's transaction: a failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -11,18 +13,28 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.environment import rules
+from catalog.environment.clone_services import clone_services
+from catalog.environment.clone_variables import clone_variables
 from catalog.environment.schemas import CloneEnvironmentRequest
 from catalog.environment.service import _cluster_for, _flush, stages
 from catalog.events.publish import emit
 from catalog.models import DeploymentStage, Environment, Project
+from catalog.settings import CatalogSettings
 from slipway.contracts import Subjects
+from slipway.crypto import Keyring, keyring_from
 from slipway.errors import BadRequest
 from slipway.principal import Principal
 
 
 async def clone(
-    session: AsyncSession, principal: Principal, source: Environment, body: CloneEnvironmentRequest
+    session: AsyncSession,
+    principal: Principal,
+    source: Environment,
+    body: CloneEnvironmentRequest,
+    keys: Keyring | None = None,
 ) -> Environment:
+    """`keys` defaults to the catalog's configured key ring (SLIPWAY_ENCRYPTION_KEYS)."""
+    ring = keys if keys is not None else keyring_from(CatalogSettings())
     project = await session.get(Project, body.project_id or source.project_id)
     if project is None or project.organization_id != source.organization_id:
         raise BadRequest("project_id: no such project in this organization")
@@ -38,16 +50,16 @@ async def clone(
     )
     session.add(env)
     await _flush(session, body.name)
+    stage_of: dict[uuid.UUID, DeploymentStage] = {}
     for stage in await stages(session, source.id):
-        session.add(
-            DeploymentStage(
-                id=uuid.uuid4(),
-                environment_id=env.id,
-                name=stage.name,
-                description=stage.description,
-                deployment_order=stage.deployment_order,
-            )
+        stage_of[stage.id] = DeploymentStage(
+            id=uuid.uuid4(),
+            environment_id=env.id,
+            name=stage.name,
+            description=stage.description,
+            deployment_order=stage.deployment_order,
         )
+        session.add(stage_of[stage.id])
     if body.apply_deployment_rule:
         session.add(rules.copy_to(await rules.rule_of(session, source), env.id))
     await session.flush()
@@ -63,4 +75,6 @@ async def clone(
             "cloned_from": str(source.id),
         },
     )
+    services = await clone_services(session, source, env, stage_of, ring)
+    await clone_variables(session, source, env, services, ring)
     return env

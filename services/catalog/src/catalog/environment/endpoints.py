@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from catalog.environment import rules, service
 from catalog.environment.clone import clone
@@ -19,6 +19,7 @@ from catalog.environment.schemas import (
     EnvironmentResponseList,
 )
 from catalog.project import service as projects
+from slipway.crypto import keyring_from
 from slipway.db import SessionDep
 from slipway.principal import PrincipalDep, require_principal
 
@@ -81,11 +82,16 @@ async def create_stage(environment_id: uuid.UUID, body: DeploymentStageRequest, 
 
 @router.post("/environment/{environment_id}/clone", status_code=202, response_model=Environment)
 async def clone_environment(
-    environment_id: uuid.UUID, body: CloneEnvironmentRequest, principal: PrincipalDep, session: SessionDep
+    environment_id: uuid.UUID,
+    body: CloneEnvironmentRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    request: Request,
 ) -> Environment:
     """Qovery answers 202 with the clone."""
     source = await service.get(session, environment_id)
-    return await service.render(session, await clone(session, principal, source, body))
+    keys = keyring_from(request.app.state.settings)
+    return await service.render(session, await clone(session, principal, source, body, keys))
 
 
 @router.get("/environment/{environment_id}/deploymentRule", response_model=rules.DeploymentRuleOut)

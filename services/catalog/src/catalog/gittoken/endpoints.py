@@ -29,7 +29,8 @@ def _keys(request: Request) -> Keyring:
 @router.get("", response_model=GitTokenResponseList, response_model_exclude_none=True)
 async def list_git_tokens(organization_id: uuid.UUID, request: Request, session: SessionDep) -> GitTokenResponseList:
     await ensure_organization(session, _settings(request), organization_id)
-    return GitTokenResponseList(results=[service.render(t) for t in await service.listing(session, organization_id)])
+    tokens = await service.listing(session, organization_id)
+    return GitTokenResponseList(results=[service.render(t, await service.used_by(session, t.id)) for t in tokens])
 
 
 @router.post("", status_code=201, response_model=GitTokenResponse, response_model_exclude_none=True)
@@ -45,7 +46,8 @@ async def get_git_token(
     organization_id: uuid.UUID, git_token_id: uuid.UUID, request: Request, session: SessionDep
 ) -> GitTokenResponse:
     await ensure_organization(session, _settings(request), organization_id)
-    return service.render(await service.get(session, organization_id, git_token_id))
+    token = await service.get(session, organization_id, git_token_id)
+    return service.render(token, await service.used_by(session, token.id))
 
 
 @router.put("/{git_token_id}", response_model=GitTokenResponse, response_model_exclude_none=True)
@@ -59,7 +61,7 @@ async def edit_git_token(
     await ensure_organization(session, _settings(request), organization_id)
     token = await service.get(session, organization_id, git_token_id)
     await service.edit(session, token, body, _keys(request))
-    return service.render(token)
+    return service.render(token, await service.used_by(session, token.id))
 
 
 @router.delete("/{git_token_id}", status_code=204)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.gittoken.schemas import GitTokenRequest, GitTokenResponse
-from catalog.models import GitToken
+from catalog.models import GitToken, Service
 from slipway.crypto import Keyring
 from slipway.db import flush_or_conflict
-from slipway.errors import BadRequest, NotFound
+from slipway.errors import BadRequest, Conflict, NotFound
 from slipway.timeutil import rfc3339, utcnow
 
 # The provider's public API when no self-hosted `git_api_url` is given (the response requires one).
@@ -27,7 +27,7 @@ def _context(token: GitToken) -> str:
     return f"git_token:{token.id}:token"
 
 
-def render(token: GitToken) -> GitTokenResponse:
+def render(token: GitToken, used: int = 0) -> GitTokenResponse:
     return GitTokenResponse(
         id=str(token.id),
         created_at=rfc3339(token.created_at),
@@ -36,7 +36,7 @@ def render(token: GitToken) -> GitTokenResponse:
         description=token.description,
         type=token.type,
         workspace=token.workspace,
-        associated_services_count=0,  # no service references a Git token yet
+        associated_services_count=used,
         git_api_url=token.git_api_url or PUBLIC_API[token.type],
     )
 
@@ -102,6 +102,25 @@ async def edit(session: AsyncSession, token: GitToken, body: GitTokenRequest, ke
     await _flush(session, body.name)
 
 
+async def used_by(session: AsyncSession, token_id: uuid.UUID) -> int:
+    """How many services (applications, and jobs built from Git) clone with this token."""
+    ident = str(token_id)
+    found = await session.execute(
+        select(func.count())
+        .select_from(Service)
+        .where(
+            or_(
+                Service.config["git_repository"]["git_token_id"].astext == ident,
+                Service.config["source"]["docker"]["git_repository"]["git_token_id"].astext == ident,
+            )
+        )
+    )
+    return int(found.scalar_one())
+
+
 async def delete(session: AsyncSession, token: GitToken) -> None:
+    services = await used_by(session, token.id)
+    if services:
+        raise Conflict(f"the Git token is used by {services} service(s); change their repository access first")
     await session.delete(token)
     await session.flush()

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import ContainerRegistry, Service
@@ -218,7 +218,12 @@ async def used_by(session: AsyncSession, registry_id: uuid.UUID) -> int:
             await session.execute(
                 select(func.count())
                 .select_from(Service)
-                .where(Service.config["registry_id"].astext == str(registry_id))
+                .where(
+                    or_(
+                        Service.config["registry_id"].astext == str(registry_id),  # containers
+                        Service.config["source"]["image"]["registry_id"].astext == str(registry_id),  # image jobs
+                    )
+                )
             )
         ).scalar_one()
     )

@@ -1,0 +1,177 @@
+"""Control-plane overhead of a deployment: a prebuilt image deployed through Slipway's public API vs the same
+engine calls made directly (create, start, wait until healthy), measured in the same run on the same engine.
+
+Run: `make bench` (all benchmarks) or `.venv/bin/python bench/deploy_overhead.py` (BENCH_RUNS=N, default 7).
+It starts its own stack (random ports, temporary state directory) and stops it at the end.
+Both sides poll readiness with the same HTTP probe at the same period (PROBE_PERIOD seconds, default 1,
+Slipway's smallest probe period), so the ratio measures what Slipway adds: the API, the queue, the
+catalog's desired state, state tracking, the edge route and the log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+PERIOD = float(os.environ.get("PROBE_PERIOD", "1"))
+DOCKERFILE = 'FROM localhost/slipway-busybox:latest\nRUN mkdir -p /www && echo ok > /www/index.html\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+
+
+def stack(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "slipway_stack", "--state-dir", str(state), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def build_image(engine: httpx.Client, ref: str) -> None:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = DOCKERFILE.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    r = engine.post(
+        "/build", params={"t": ref}, content=buf.getvalue(), headers={"Content-Type": "application/x-tar"}, timeout=300
+    )
+    assert r.status_code == 200 and engine.get(f"/images/{ref}/json").status_code == 200, r.text[-500:]
+
+
+def direct(engine: httpx.Client, image: str, network: str) -> float:
+    """create → start → wait until the HTTP probe answers, with the Docker Engine API."""
+    name = f"bench-direct-{uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
+    r = engine.post(
+        "/containers/create",
+        params={"name": name},
+        json={"Image": image, "HostConfig": {"NetworkMode": network}, "Labels": {"slipway.bench": "1"}},
+    )
+    assert r.status_code == 201, r.text
+    cid = r.json()["Id"]
+    assert engine.post(f"/containers/{cid}/start").status_code == 204
+    ip = engine.get(f"/containers/{cid}/json").json()["NetworkSettings"]["Networks"][network]["IPAddress"]
+    while True:
+        try:
+            if httpx.get(f"http://{ip}:8080/", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(PERIOD)
+    elapsed = time.perf_counter() - started
+    engine.delete(f"/containers/{cid}", params={"force": "true"})
+    return elapsed
+
+
+def through_slipway(api: httpx.Client, env_id: str, registry_id: str, image: str, tag: str) -> float:
+    """create a container service, deploy it, wait until its status is DEPLOYED (the edge routes it)."""
+    body = {
+        "name": f"b-{uuid.uuid4().hex[:6]}",
+        "registry_id": registry_id,
+        "image_name": image,
+        "tag": tag,
+        "cpu": 100,
+        "memory": 64,
+        "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
+        "healthchecks": {
+            "readiness_probe": {
+                "type": {"http": {"path": "/", "port": 8080}},
+                "initial_delay_seconds": 0,
+                "period_seconds": int(PERIOD),
+                "timeout_seconds": 1,
+                "failure_threshold": 30,
+            }
+        },
+    }
+    service = api.post(f"/environment/{env_id}/container", json=body)
+    assert service.status_code == 201, service.text
+    sid = service.json()["id"]
+    started = time.perf_counter()
+    r = api.post(f"/container/{sid}/deploy", json={"image_tag": tag})
+    assert r.status_code == 202, r.text
+    while True:
+        state = api.get(f"/container/{sid}/status").json()["state"]
+        if state == "DEPLOYED":
+            break
+        assert not state.endswith("ERROR"), state
+        time.sleep(0.02)
+    return time.perf_counter() - started
+
+
+def summary(name: str, values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median_s": statistics.median(ordered),
+        "min_s": ordered[0],
+        "max_s": ordered[-1],
+        "p90_s": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
+    }
+
+
+def main() -> int:
+    state = Path(tempfile.mkdtemp(prefix="slipway-bench-")) / ".slipway"
+    print(f"starting a stack in {state} …", flush=True)
+    up = stack(state, "up", "--random-ports")
+    if up.returncode != 0:
+        print(up.stdout, up.stderr)
+        return 1
+    try:
+        env = dict(line.split("=", 1) for line in (state / "env").read_text().splitlines() if "=" in line)
+        api = httpx.Client(
+            base_url=env["SLIPWAY_API_URL"], headers={"Authorization": f"Token {env['SLIPWAY_API_TOKEN']}"}, timeout=60
+        )
+        engine = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(state / "engine" / "podman.sock")),
+            base_url="http://engine",
+            timeout=60,
+        )
+        org = api.post("/organization", json={"name": "bench", "plan": "FREE"}).json()["id"]
+        registry = api.get(f"/organization/{org}/containerRegistry").json()["results"][0]
+        project = api.post(f"/organization/{org}/project", json={"name": "bench"}).json()["id"]
+        env_id = api.post(f"/project/{project}/environment", json={"name": "bench"}).json()["id"]
+        host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
+        tag = "1"
+        image = "slipway-bench"
+        build_image(engine, f"{host}/{image}:{tag}")
+        network = f"bench-{uuid.uuid4().hex[:6]}"
+        assert engine.post("/networks/create", json={"Name": network}).status_code in (200, 201)
+        direct(engine, f"{host}/{image}:{tag}", network)  # warm-up (engine caches)
+        through_slipway(api, env_id, registry["id"], image, tag)
+        d, s = [], []
+        for i in range(RUNS):  # interleaved so drift on a shared machine hits both sides alike
+            d.append(direct(engine, f"{host}/{image}:{tag}", network))
+            s.append(through_slipway(api, env_id, registry["id"], image, tag))
+            print(f"  run {i + 1}/{RUNS}: direct {d[-1]:.3f}s  slipway {s[-1]:.3f}s", flush=True)
+        engine.delete(f"/networks/{network}")
+        api.post(f"/environment/{env_id}/uninstall", json={})
+        result = {
+            "runs": RUNS,
+            "probe_period_s": PERIOD,
+            "direct_engine": summary("direct", d),
+            "slipway": summary("slipway", s),
+            "ratio_median": statistics.median(s) / statistics.median(d),
+            "overhead_median_s": statistics.median(s) - statistics.median(d),
+        }
+        print(json.dumps(result, indent=2))
+        return 0
+    finally:
+        print(stack(state, "down").stdout.strip().splitlines()[-1] if state.exists() else "", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Database services of an environment (Qovery's Databases calls), run as containers."""

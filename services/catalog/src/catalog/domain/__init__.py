@@ -1,0 +1,1 @@
+"""Custom domains of applications and containers (Qovery's CustomDomain calls)."""

@@ -1,0 +1,1 @@
+"""The public URLs of applications and containers (Qovery's Links calls)."""

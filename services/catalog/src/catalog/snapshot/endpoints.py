@@ -1,0 +1,73 @@
+"""Internal routes for the deployer (service principals only): desired state and version changes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from catalog.events.publish import emit_service
+from catalog.models import Service
+from catalog.settings import CatalogSettings
+from catalog.snapshot.build import desired_state
+from slipway.contracts import Subjects
+from slipway.crypto import keyring_from
+from slipway.db import SessionDep
+from slipway.errors import BadRequest, NotFound
+from slipway.principal import require_service
+from slipway.timeutil import utcnow
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_service)])
+COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")  # a full SHA-1 or SHA-256 object name
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # Docker's tag grammar
+
+
+class VersionRequest(BaseModel):
+    git_commit_id: str | None = Field(default=None, max_length=64)
+    image_tag: str | None = Field(default=None, max_length=128)
+
+
+@router.get("/internal/environment/{environment_id}/desired-state")
+async def get_desired_state(environment_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
+    settings: CatalogSettings = request.app.state.settings
+    state = await desired_state(session, environment_id, keyring_from(settings))
+    return state.model_dump(mode="json")
+
+
+@router.put("/internal/service/{service_id}/version", status_code=204)
+async def set_version(service_id: uuid.UUID, body: VersionRequest, session: SessionDep) -> Response:
+    """Deploying another version (a commit or an image tag) is recorded on the service itself."""
+    svc = await session.get(Service, service_id)
+    if svc is None:
+        raise NotFound("service not found")
+    if body.git_commit_id is None and body.image_tag is None:
+        raise BadRequest("git_commit_id: give the commit to build, or image_tag: the tag to run")
+    config = dict(svc.config)
+    git_built = svc.kind == "APPLICATION" or (svc.kind == "JOB" and bool((config.get("source") or {}).get("docker")))
+    if body.git_commit_id is not None:
+        if not git_built:
+            raise BadRequest(f"git_commit_id: a {svc.kind.lower()} is not built from Git, it has no commit")
+        commit = body.git_commit_id.strip().lower()
+        if not COMMIT.match(commit):
+            raise BadRequest("git_commit_id: must be a full commit SHA (40 or 64 hexadecimal characters)")
+        config["git_commit_id"] = commit
+    if body.image_tag is not None:
+        if not TAG.match(body.image_tag):
+            raise BadRequest(f"image_tag: '{body.image_tag}' is not a valid image tag")
+        if svc.kind == "CONTAINER":
+            config["tag"] = body.image_tag
+        elif svc.kind == "JOB" and not git_built:
+            source = dict(config["source"])
+            source["image"] = {**source["image"], "tag": body.image_tag}
+            config["source"] = source
+        else:
+            raise BadRequest(f"image_tag: a {svc.kind.lower()} is not deployed from an image tag")
+    if config != svc.config:
+        svc.config = config
+        svc.updated_at = utcnow()
+        await session.flush()
+        await emit_service(session, Subjects.SERVICE_UPDATED, svc)
+    return Response(status_code=204)

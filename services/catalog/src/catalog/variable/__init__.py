@@ -1,0 +1,1 @@
+"""Qovery's unified variables: scopes, built-ins, aliases, overrides, secrets, files, and their resolution."""

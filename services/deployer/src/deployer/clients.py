@@ -1,0 +1,71 @@
+"""HTTP clients of the services the deployer calls: catalog (desired state, versions) and builder (builds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from slipway.desired import DesiredState
+from slipway.principal import HEADER, service_principal, sign
+
+
+class UpstreamError(Exception):
+    """A call to another service failed; `status` is its HTTP status (0 when unreachable)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class Internal:
+    """Signed service-principal calls to one internal service."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, key: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {HEADER: sign(service_principal("deployer"), self.key)}
+        try:
+            response = await self.http.request(method, self.base_url + path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(0, f"{self.base_url} unreachable: {exc.__class__.__name__}") from exc
+        if response.status_code >= 400:
+            try:
+                detail = str(response.json().get("detail") or response.text)
+            except ValueError:
+                detail = response.text[:500]
+            raise UpstreamError(response.status_code, detail)
+        return response
+
+
+class Catalog(Internal):
+    async def desired_state(self, environment_id: str) -> DesiredState:
+        r = await self.call("GET", f"/internal/environment/{environment_id}/desired-state")
+        return DesiredState.model_validate(r.json())
+
+    async def scope(self, service_id: str) -> dict[str, Any]:
+        return dict((await self.call("GET", f"/internal/scope/service/{service_id}")).json())
+
+    async def environment_scope(self, environment_id: str) -> dict[str, Any]:
+        return dict((await self.call("GET", f"/internal/scope/environment/{environment_id}")).json())
+
+    async def set_version(
+        self, service_id: str, *, git_commit_id: str | None = None, image_tag: str | None = None
+    ) -> None:
+        body = {"git_commit_id": git_commit_id, "image_tag": image_tag}
+        await self.call("PUT", f"/internal/service/{service_id}/version", json=body)
+
+
+class Builder(Internal):
+    async def start(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict((await self.call("POST", "/internal/builds", json=body)).json())
+
+    async def get(self, build_id: str) -> dict[str, Any]:
+        return dict((await self.call("GET", f"/internal/builds/{build_id}")).json())
+
+    async def cancel(self, build_id: str) -> None:
+        await self.call("POST", f"/internal/builds/{build_id}/cancel")

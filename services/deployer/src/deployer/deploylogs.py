@@ -1,0 +1,63 @@
+"""The deployment log of one execution: masked lines published on `deploylogs.<execution_id>`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slipway.deploylog import DeployLogLine, Masker, Step, now_ms, publish
+from slipway.desired import DesiredState, ServiceSpec
+
+log = logging.getLogger("deployer.deploylogs")
+
+
+class DeploymentLog:
+    """Numbers lines per execution so a re-published line is dropped by JetStream's de-duplication."""
+
+    def __init__(self, nats: Any, execution_id: str, state: DesiredState, attempt: int = 1) -> None:
+        self.nats = nats
+        self.execution_id = execution_id
+        self.state = state
+        # an execution taken over after a crash continues numbering in a fresh block
+        self.seq = (attempt - 1) * 1_000_000
+        secrets = [v for s in state.services for k, v in s.env.items() if k in s.secret_keys]
+        secrets += [f.content for s in state.services for f in s.files if f.is_secret]
+        secrets += [s.git.token for s in state.services if s.git and s.git.token]  # type: ignore[misc]
+        secrets += [s.database.password for s in state.services if s.database]
+        self.mask = Masker(secrets)
+
+    async def line(self, step: Step, message: str, service: ServiceSpec | None = None, level: str = "INFO") -> None:
+        self.seq += 1
+        entry = DeployLogLine(
+            execution_id=self.execution_id,
+            organization_id=self.state.organization_id,
+            project_id=self.state.project_id,
+            environment_id=self.state.environment_id,
+            cluster_id=self.state.cluster.id,
+            service_id=service.id if service else None,
+            service_kind=service.kind if service else None,
+            service_name=service.name if service else None,
+            stage_id=service.stage_id if service else None,
+            step=step,
+            level=level,  # type: ignore[arg-type]
+            source="deployer",
+            seq=self.seq,
+            timestamp_ms=now_ms(),
+            message=self.mask(message),
+        )
+        js = getattr(self.nats, "js", None)
+        if js is None:
+            log.warning("NATS not connected; deployment log line dropped", extra={"execution_id": self.execution_id})
+            return
+        try:
+            await publish(js, entry)
+        except Exception as exc:  # noqa: BLE001 - a log line must never fail a deployment
+            log.warning("could not publish a deployment log line: %s", exc)
+
+    def sink(self, step: Step, service: ServiceSpec):  # type: ignore[no-untyped-def]
+        """A LogSink (async callable taking a message) bound to one service and step."""
+
+        async def write(message: str) -> None:
+            await self.line(step, message, service)
+
+        return write

@@ -1,0 +1,69 @@
+"""Picks the runtime driver of a cluster (one cached driver per engine address)."""
+
+from __future__ import annotations
+
+import logging
+
+from deployer.runtime.base import RuntimeDriver
+from deployer.settings import DeployerSettings
+from slipway.desired import DesiredState
+
+DOCKER_ENGINES = {"docker", "podman"}
+log = logging.getLogger("deployer.drivers")
+
+
+class Drivers:
+    def __init__(self, settings: DeployerSettings) -> None:
+        self.settings = settings
+        self.cache: dict[str, RuntimeDriver] = {}
+
+    def default(self) -> RuntimeDriver:
+        return self._docker(self.settings.docker_host)
+
+    def for_state(self, state: DesiredState) -> RuntimeDriver:
+        engine = state.cluster.engine
+        if engine in DOCKER_ENGINES:
+            return self._docker(self.settings.docker_host or state.cluster.engine_host)
+        raise RuntimeError(
+            f"cluster {state.cluster.id} runs on {engine!r}: only docker-engine clusters (Docker or Podman) can be "
+            "deployed to yet"
+        )
+
+    def _docker(self, host: str | None) -> RuntimeDriver:
+        key = host or ""
+        if key not in self.cache:
+            from deployer.edge.caddy import CaddyEdge
+            from deployer.runtime.docker import DockerEngineDriver
+
+            edge = CaddyEdge(
+                self.settings.edge_admin_url,
+                self.settings.edge_http_port,
+                self.settings.edge_https_port,
+                acme_public_domains=self.settings.edge_acme_public_domains,
+                acme_email=self.settings.edge_acme_email,
+            )
+            self.cache[key] = DockerEngineDriver(
+                host,
+                edge,
+                drain_seconds=self.settings.drain_seconds,
+                stop_timeout=self.settings.stop_timeout_seconds,
+                rollout_timeout=self.settings.rollout_timeout_seconds,
+            )
+        return self.cache[key]
+
+    async def adopt_local(self) -> None:
+        """At start-up: rebuild the edge routes of what already runs on the local engine (Caddy may have
+        restarted empty) and prune routes of services that no longer run."""
+        driver = self.default()
+        adopt = getattr(driver, "adopt", None)
+        if adopt is None:
+            return
+        try:
+            await adopt(prune=True)
+        except Exception as exc:  # noqa: BLE001 - no engine or edge yet: routes come back with the next apply
+            log.warning("could not adopt running services: %s", exc)
+
+    async def close(self) -> None:
+        for driver in self.cache.values():
+            await driver.close()
+        self.cache.clear()

@@ -1,0 +1,307 @@
+"""Caddy as the edge router: per-service reverse-proxy routes and TLS policies through Caddy's admin API.
+
+Every route the deployer owns carries an `@id` `svc-<service_id>-<n>` (one route per public host and path
+prefix; `n` numbers the service's hosts in sorted order). Routes are updated in place (`PATCH /id/<id>/…`),
+so switching a service from old to new containers is one config reload per route, in which Caddy keeps its
+listeners and finishes in-flight requests. Caveat: a config load may reset a TCP connection that has no
+response yet (observed with Caddy 2.11, fresh and idle keep-alive connections alike; caddyserver/caddy#3143),
+which clients see as a closed connection to retry. New routes go before any catch-all route.
+
+TLS: the stack starts Caddy with one catch-all automation policy using the internal CA. With
+`acme_public_domains` the edge keeps one more policy (`@id` `slipway-acme`, listed first) whose subjects are
+the routed hosts that are real public domains, issued by Caddy's default ACME issuers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+ROUTE_PREFIX = "svc-"
+ACME_POLICY_ID = "slipway-acme"
+# names that never get a publicly trusted certificate (RFC 2606 / 6761 / 8375 and common private suffixes)
+PRIVATE_SUFFIXES = ("localhost", "local", "internal", "test", "example", "invalid", "lan", "home.arpa", "localdomain")
+
+
+class EdgeError(RuntimeError):
+    """Caddy's admin API refused a change or could not be reached."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One public host (optionally under a path prefix) forwarded to one upstream `ip:port`."""
+
+    host: str
+    upstream: str
+    path_prefix: str | None = None
+
+
+RouteLike = Route | tuple[str, str]
+
+
+@dataclass
+class EdgeRoute:
+    """A route as Caddy holds it; several upstreams are load-balanced round robin."""
+
+    route_id: str
+    service_id: str
+    host: str
+    upstreams: list[str] = field(default_factory=list)
+    path_prefix: str | None = None
+
+
+def route_id(service_id: str, n: int) -> str:
+    return f"{ROUTE_PREFIX}{service_id}-{n}"
+
+
+def parse_route_id(rid: str) -> str | None:
+    """The service id inside `svc-<service_id>-<n>`, None for routes the deployer does not own."""
+    if not rid.startswith(ROUTE_PREFIX):
+        return None
+    service_id, sep, n = rid[len(ROUTE_PREFIX) :].rpartition("-")
+    return service_id if sep and service_id and n.isdigit() else None
+
+
+def is_public_domain(host: str) -> bool:
+    """True for names a public ACME CA could validate (not IPs, single labels or reserved suffixes)."""
+    name = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+        return False
+    except ValueError:
+        pass
+    if "." not in name or name.startswith("*."):
+        return False
+    return not any(name == s or name.endswith("." + s) for s in PRIVATE_SUFFIXES)
+
+
+def tls_policies(public_hosts: Sequence[str], email: str | None = None) -> list[dict[str, Any]]:
+    """The ACME automation policy for `public_hosts` (empty list when there are none)."""
+    subjects = sorted({h.lower() for h in public_hosts if is_public_domain(h)})
+    if not subjects:
+        return []
+    policy: dict[str, Any] = {"@id": ACME_POLICY_ID, "subjects": subjects}
+    if email:  # otherwise Caddy's default issuers (Let's Encrypt, then ZeroSSL) without an account email
+        policy["issuers"] = [{"module": "acme", "email": email}, {"module": "zerossl", "email": email}]
+    return [policy]
+
+
+def _normalize(routes: Sequence[RouteLike], path_prefix: str | None) -> dict[tuple[str, str | None], list[str]]:
+    """(host, path prefix) → upstreams, in a stable order."""
+    grouped: dict[tuple[str, str | None], list[str]] = {}
+    for item in routes:
+        route = item if isinstance(item, Route) else Route(item[0], item[1], path_prefix)
+        prefix = _clean_prefix(route.path_prefix if isinstance(item, Route) else path_prefix)
+        upstreams = grouped.setdefault((route.host.lower(), prefix), [])
+        if route.upstream not in upstreams:
+            upstreams.append(route.upstream)
+    return {key: grouped[key] for key in sorted(grouped, key=lambda k: (k[0], k[1] or ""))}
+
+
+def _clean_prefix(prefix: str | None) -> str | None:
+    if not prefix or prefix.strip("/") == "":
+        return None
+    return "/" + prefix.strip("/")
+
+
+def _route_json(rid: str, host: str, prefix: str | None, upstreams: list[str]) -> dict[str, Any]:
+    match: dict[str, Any] = {"host": [host]}
+    if prefix:
+        match["path"] = [prefix, prefix + "/*"]
+    return {
+        "@id": rid,
+        "match": [match],
+        "handle": [
+            {
+                "handler": "reverse_proxy",
+                "upstreams": [{"dial": u} for u in upstreams],
+                # retry another upstream (or the same one briefly) when a dial fails: a container that
+                # just stopped never turns into an error for the client
+                "load_balancing": {
+                    "selection_policy": {"policy": "round_robin"},
+                    "try_duration": "5s",
+                    "try_interval": "100ms",
+                },
+            }
+        ],
+        "terminal": True,
+    }
+
+
+def _parse_route(raw: Any) -> EdgeRoute | None:
+    if not isinstance(raw, dict):
+        return None
+    rid = raw.get("@id")
+    service_id = parse_route_id(rid) if isinstance(rid, str) else None
+    if rid is None or service_id is None:
+        return None
+    match = (raw.get("match") or [{}])[0]
+    hosts = match.get("host") or [""]
+    paths = match.get("path") or []
+    handle = (raw.get("handle") or [{}])[0]
+    upstreams = [u.get("dial", "") for u in handle.get("upstreams") or []]
+    return EdgeRoute(rid, service_id, hosts[0], upstreams, paths[0] if paths else None)
+
+
+class CaddyEdge:
+    """Drives the routes of one Caddy server (`slipway`) through the admin API; safe to share in a process."""
+
+    def __init__(
+        self,
+        admin_url: str,
+        http_port: int,
+        https_port: int,
+        *,
+        server: str = "slipway",
+        acme_public_domains: bool = False,
+        acme_email: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self.http_port = http_port
+        self.https_port = https_port
+        self.server = server
+        self.acme_public_domains = acme_public_domains
+        self.acme_email = acme_email
+        self._client = httpx.AsyncClient(base_url=self.admin_url, timeout=timeout, transport=transport)
+        self._lock = asyncio.Lock()  # one writer at a time: array indexes must not move under us
+
+    @property
+    def _routes_path(self) -> str:
+        return f"/config/apps/http/servers/{self.server}/routes"
+
+    # -- admin API ---------------------------------------------------------------------------------
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            r = await self._client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise EdgeError(f"caddy admin API at {self.admin_url} unreachable: {exc}") from exc
+        if r.status_code >= 400:
+            raise EdgeError(f"caddy {method} {path}: {r.status_code} {r.text.strip()[:500]}")
+        if not r.content:
+            return None
+        try:
+            return r.json()
+        except ValueError:
+            return None
+
+    async def ping(self) -> bool:
+        try:
+            return (await self._client.get("/config/")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def _raw_routes(self) -> list[Any]:
+        raw = await self._call("GET", self._routes_path)
+        return raw if isinstance(raw, list) else []
+
+    async def _insert(self, route: dict[str, Any], at_start: bool) -> None:
+        raw = await self._raw_routes()
+        if not raw:
+            # `routes` may be missing or null; PATCH replaces (or sets) the whole array
+            await self._call("PATCH" if await self._has_routes_key() else "PUT", self._routes_path, [route])
+            return
+        index = 0 if at_start else next((i for i, r in enumerate(raw) if not (r or {}).get("match")), len(raw))
+        if index == len(raw):
+            await self._call("POST", self._routes_path, route)
+        else:
+            await self._call("PUT", f"{self._routes_path}/{index}", route)  # PUT on an index inserts there
+
+    async def _has_routes_key(self) -> bool:
+        server = await self._call("GET", f"/config/apps/http/servers/{self.server}")
+        if not isinstance(server, dict):
+            raise EdgeError(f"caddy has no server named {self.server!r}")
+        return "routes" in server
+
+    # -- routes ------------------------------------------------------------------------------------
+    async def list_routes(self) -> list[EdgeRoute]:
+        """Every route the deployer owns, in Caddy's order."""
+        return [r for r in map(_parse_route, await self._raw_routes()) if r is not None]
+
+    async def set_service_routes(
+        self, service_id: str, routes: Sequence[RouteLike], path_prefix: str | None = None
+    ) -> list[str]:
+        """Create or replace the service's routes; `(host, upstream)` pairs sharing a host are load-balanced.
+
+        An existing route whose host is unchanged only gets its upstreams replaced in place. Returns the ids.
+        """
+        desired = _normalize(routes, path_prefix)
+        async with self._lock:
+            current = {r.route_id: r for r in await self.list_routes() if r.service_id == service_id}
+            ids: list[str] = []
+            for n, ((host, prefix), upstreams) in enumerate(desired.items()):
+                rid = route_id(service_id, n)
+                ids.append(rid)
+                have = current.pop(rid, None)
+                if have is None:
+                    await self._insert(_route_json(rid, host, prefix, upstreams), at_start=prefix is not None)
+                elif have.host == host and have.path_prefix == prefix:
+                    if have.upstreams != upstreams:
+                        await self._call("PATCH", f"/id/{rid}/handle/0/upstreams", [{"dial": u} for u in upstreams])
+                else:
+                    await self._call("PATCH", f"/id/{rid}", _route_json(rid, host, prefix, upstreams))
+            for rid in current:
+                await self._call("DELETE", f"/id/{rid}")
+            await self._sync_tls()
+        return ids
+
+    async def remove_service(self, service_id: str) -> None:
+        async with self._lock:
+            for route in await self.list_routes():
+                if route.service_id == service_id:
+                    await self._call("DELETE", f"/id/{route.route_id}")
+            await self._sync_tls()
+
+    async def ensure(self, routes: Mapping[str, Sequence[RouteLike]], prune: bool = False) -> None:
+        """Re-apply the full set (service id → routes), e.g. after Caddy restarted empty; with `prune`,
+        routes of services not in the set are removed."""
+        for service_id, service_routes in routes.items():
+            await self.set_service_routes(service_id, service_routes)
+        if prune:
+            for route in await self.list_routes():
+                if route.service_id not in routes:
+                    await self.remove_service(route.service_id)
+
+    # -- TLS ---------------------------------------------------------------------------------------
+    async def _sync_tls(self) -> None:
+        if not self.acme_public_domains:
+            return
+        hosts = [r.host for r in await self.list_routes()]
+        wanted = tls_policies(hosts, self.acme_email)
+        path = "/config/apps/tls/automation/policies"
+        policies = await self._call("GET", path)
+        policies = policies if isinstance(policies, list) else []
+        existing = next((p for p in policies if isinstance(p, dict) and p.get("@id") == ACME_POLICY_ID), None)
+        if not wanted:
+            if existing is not None:
+                await self._call("DELETE", f"/id/{ACME_POLICY_ID}")
+        elif existing is None:
+            if policies:
+                await self._call("PUT", f"{path}/0", wanted[0])  # before the internal catch-all
+            else:
+                await self._call("PATCH" if await self._has_tls_policies_key() else "PUT", path, wanted)
+        elif existing != wanted[0]:
+            await self._call("PATCH", f"/id/{ACME_POLICY_ID}", wanted[0])
+
+    async def _has_tls_policies_key(self) -> bool:
+        automation = await self._call("GET", "/config/apps/tls/automation")
+        return isinstance(automation, dict) and "policies" in automation
+
+    async def tls_automation_policies(self) -> list[dict[str, Any]]:
+        policies = await self._call("GET", "/config/apps/tls/automation/policies")
+        return policies if isinstance(policies, list) else []
+
+    # -- URLs --------------------------------------------------------------------------------------
+    def url(self, host: str, https: bool = True) -> str:
+        if https:
+            return f"https://{host}" + ("" if self.https_port == 443 else f":{self.https_port}")
+        return f"http://{host}" + ("" if self.http_port == 80 else f":{self.http_port}")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

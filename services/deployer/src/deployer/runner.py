@@ -1,0 +1,299 @@
+"""Runs one deployment: stages in order, the services of a stage in parallel, each through Qovery's states."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from deployer.clients import Builder, Catalog, UpstreamError
+from deployer.deploylogs import DeploymentLog
+from deployer.models import Deployment
+from deployer.runtime.base import RolloutFailed, RuntimeDriver
+from deployer.store import Store
+from slipway.desired import DesiredState, ServiceSpec, content_version
+
+log = logging.getLogger("deployer.runner")
+
+QUEUED = {"DEPLOY": "DEPLOYMENT_QUEUED", "STOP": "STOP_QUEUED", "RESTART": "RESTART_QUEUED", "DELETE": "DELETE_QUEUED"}
+ONGOING = {"DEPLOY": "DEPLOYING", "STOP": "STOPPING", "RESTART": "RESTARTING", "DELETE": "DELETING"}
+DONE = {"DEPLOY": "DEPLOYED", "STOP": "STOPPED", "RESTART": "RESTARTED", "DELETE": "DELETED"}
+FAILED = {"DEPLOY": "DEPLOYMENT_ERROR", "STOP": "STOP_ERROR", "RESTART": "RESTART_ERROR", "DELETE": "DELETE_ERROR"}
+# engine-less images for databases in container mode (pulled from the environment's engine)
+DATABASE_IMAGES = {"POSTGRESQL": "postgres", "MYSQL": "mysql", "MONGODB": "mongo", "REDIS": "redis"}
+
+
+class Canceled(Exception):
+    pass
+
+
+def image_ref(service: ServiceSpec) -> str | None:
+    if service.image is None:
+        return None
+    registry = service.image.registry.url.removeprefix("https://").removeprefix("http://").rstrip("/")
+    name = service.image.image_name
+    return (
+        f"{name}:{service.image.tag}"
+        if not registry or name.startswith(registry + "/")
+        else (f"{registry}/{name}:{service.image.tag}")
+    )
+
+
+def spec_version(service: ServiceSpec, image: str | None) -> str:
+    return content_version({"service": service.model_dump(mode="json"), "image": image})
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        builder: Builder,
+        driver_for: Callable[[DesiredState], RuntimeDriver],
+        nats: Any,
+        build_poll_seconds: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.builder = builder
+        self.driver_for = driver_for
+        self.nats = nats
+        self.build_poll_seconds = build_poll_seconds
+
+    async def run(self, dep: Deployment) -> None:
+        try:
+            state = await self.catalog.desired_state(str(dep.environment_id))
+        except UpstreamError as exc:
+            if exc.status == 404 and dep.action == "DELETE":
+                await self.store.finish(dep, "DELETED")
+                return
+            await self.store.finish(dep, FAILED[dep.action], error=f"could not read the environment: {exc.detail}")
+            return
+        journal = DeploymentLog(self.nats, dep.execution_id, state, attempt=dep.attempts or 1)
+        targets = self._targets(dep, state)
+        await self.store.deployment(
+            dep, ONGOING[dep.action] if dep.action != "DEPLOY" else "DEPLOYING", desired_version=state.version
+        )
+        await journal.line(
+            "PreCheck",
+            f"{dep.action.lower()} of {len(targets)} service(s) of environment "
+            f"{state.environment_name} (execution {dep.execution_id}, attempt {dep.attempts})",
+        )
+        try:
+            driver = self.driver_for(state)
+        except Exception as exc:  # noqa: BLE001 - an unusable cluster fails the deployment cleanly
+            for svc in targets:
+                await self.store.service_state(dep, svc.id, svc.kind, svc.name, FAILED[dep.action], error=str(exc))
+            await journal.line("Recap", f"cluster unusable: {exc}", level="ERROR")
+            await self.store.finish(dep, FAILED[dep.action], error=str(exc))
+            return
+        for svc in targets:
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, QUEUED[dep.action], stage_id=svc.stage_id)
+        results: dict[str, str] = {}
+        stages = sorted(state.stages, key=lambda s: s.deployment_order)
+        if dep.action in ("STOP", "DELETE"):
+            stages = list(reversed(stages))  # stop dependents before what they depend on
+        wanted = {s.id for s in targets}
+        canceled = False
+        failed = False
+        for stage in stages:
+            members = [s for s in targets if s.id in stage.service_ids and s.id in wanted]
+            if not members:
+                continue
+            if canceled or failed or await self.store.cancel_requested(dep):
+                canceled = canceled or not failed
+                for svc in members:
+                    results[svc.id] = "CANCELED"
+                    await self.store.service_state(dep, svc.id, svc.kind, svc.name, "CANCELED")
+                continue
+            outcomes = await asyncio.gather(*(self._one(dep, state, svc, driver, journal) for svc in members))
+            for svc, outcome in zip(members, outcomes, strict=True):
+                results[svc.id] = outcome
+            if "CANCELED" in outcomes:
+                canceled = True
+            elif any(o.endswith("ERROR") for o in outcomes):
+                failed = True
+        # services in no stage (should not happen) run last
+        staged = {sid for st in state.stages for sid in st.service_ids}
+        for svc in [s for s in targets if s.id not in staged]:
+            results[svc.id] = await self._one(dep, state, svc, driver, journal)
+        final = self._final(dep.action, results, canceled)
+        names = {s.id: s.name for s in state.services}
+        await journal.line(
+            "Recap",
+            f"{dep.action.lower()} finished: {final} "
+            + ", ".join(f"{names.get(k, k)}={v}" for k, v in results.items()),
+        )
+        await self.store.finish(dep, final)
+
+    def _targets(self, dep: Deployment, state: DesiredState) -> list[ServiceSpec]:
+        if dep.service_ids is None:
+            return [s for s in state.services if not (s.is_skipped and dep.action == "DEPLOY")]
+        ids = set(dep.service_ids)
+        return [s for s in state.services if s.id in ids]
+
+    @staticmethod
+    def _final(action: str, results: dict[str, str], canceled: bool) -> str:
+        if canceled:
+            return "CANCELED"
+        if any(r == "BUILD_ERROR" for r in results.values()):
+            return "BUILD_ERROR"
+        if any(r.endswith("ERROR") for r in results.values()):
+            return FAILED[action]
+        return DONE[action]
+
+    async def _one(
+        self, dep: Deployment, state: DesiredState, svc: ServiceSpec, driver: RuntimeDriver, journal: DeploymentLog
+    ) -> str:
+        try:
+            if dep.action == "DEPLOY":
+                return await self._deploy(dep, state, svc, driver, journal)
+            step = {"STOP": "Stop", "RESTART": "Restart", "DELETE": "Delete"}[dep.action]
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, ONGOING[dep.action])
+            sink = journal.sink(step, svc)  # type: ignore[arg-type]
+            if dep.action == "STOP":
+                await driver.stop(state, svc, sink)
+            elif dep.action == "RESTART":
+                await driver.restart(state, svc, sink)
+            else:
+                await driver.delete(state.environment_id, svc.id, sink)
+            done = DONE[dep.action]
+            await journal.line(
+                {"STOP": "Stopped", "RESTART": "Restarted", "DELETE": "Deleted"}[dep.action],  # type: ignore[arg-type]
+                f"{svc.name}: {done.lower()}",
+                svc,
+            )
+            await self.store.service_state(
+                dep, svc.id, svc.kind, svc.name, done, deployed={} if dep.action != "DELETE" else None
+            )
+            return done
+        except Canceled:
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, "CANCELED")
+            return "CANCELED"
+        except Exception as exc:  # noqa: BLE001 - one service's failure is reported, never raised
+            log.exception("service action failed", extra={"service_id": svc.id, "execution_id": dep.execution_id})
+            failed = FAILED[dep.action]
+            await journal.line(
+                "DeployedError" if dep.action == "DEPLOY" else "Recap", f"{svc.name}: {exc}", svc, level="ERROR"
+            )
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, failed, error=journal.mask(str(exc)))
+            return failed
+
+    async def _deploy(
+        self, dep: Deployment, state: DesiredState, svc: ServiceSpec, driver: RuntimeDriver, journal: DeploymentLog
+    ) -> str:
+        image: str | None
+        commit: str | None = svc.git.commit if svc.git else None
+        if svc.git is not None:
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, "BUILDING", stage_id=svc.stage_id)
+            build = await self._build(dep, state, svc, journal)
+            if build["status"] != "SUCCEEDED":
+                if build["status"] == "CANCELED":
+                    raise Canceled()
+                reason = build.get("error") or "build failed"
+                if build.get("failing_step"):
+                    reason = f"{reason} (step: {build['failing_step']})"
+                await journal.line("BuildError", f"{svc.name}: {reason}", svc, level="ERROR")
+                await self.store.service_state(dep, svc.id, svc.kind, svc.name, "BUILD_ERROR", error=reason)
+                return "BUILD_ERROR"
+            image, commit = build["image"], build.get("commit") or commit
+        elif svc.database is not None:
+            image = f"{DATABASE_IMAGES[svc.database.type]}:{svc.database.version}"
+        else:
+            image = image_ref(svc)
+        if await self.store.cancel_requested(dep):
+            raise Canceled()
+        await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYING", stage_id=svc.stage_id)
+        await journal.line("Deploy", f"{svc.name}: deploying {image}", svc)
+        task = asyncio.create_task(driver.apply(state, svc, image, dep.execution_id, journal.sink("Deploy", svc)))
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=1.0)
+                if not task.done() and await self.store.cancel_requested(dep):
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                    await journal.line(
+                        "Deploy", f"{svc.name}: rollout canceled; the previous version keeps serving", svc
+                    )
+                    raise Canceled()
+            applied = task.result()
+        except RolloutFailed as exc:
+            await journal.line(
+                "DeployedError", f"{svc.name}: {exc}; the previous version keeps serving", svc, level="ERROR"
+            )
+            await self.store.service_state(
+                dep, svc.id, svc.kind, svc.name, "DEPLOYMENT_ERROR", error=journal.mask(str(exc))
+            )
+            return "DEPLOYMENT_ERROR"
+        note = "deployed" if applied.changed else "already running this version: nothing to change"
+        urls = f" at {', '.join(applied.urls)}" if applied.urls else ""
+        await journal.line("Deployed", f"{svc.name}: {note}{urls}", svc)
+        tag = svc.image.tag if svc.image else None
+        deployed = {"commit": commit, "image": image, "image_tag": tag, "spec_version": spec_version(svc, image)}
+        await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYED", deployed=deployed)
+        return "DEPLOYED"
+
+    async def _build(
+        self, dep: Deployment, state: DesiredState, svc: ServiceSpec, journal: DeploymentLog
+    ) -> dict[str, Any]:
+        assert svc.git is not None
+        await journal.line("Build", f"{svc.name}: building {svc.git.url} at {svc.git.commit or svc.git.branch}", svc)
+        secret_values = [v for k, v in svc.env.items() if k in svc.secret_keys]
+        body = {
+            "deployment_id": dep.execution_id,
+            "organization_id": state.organization_id,
+            "project_id": state.project_id,
+            "environment_id": state.environment_id,
+            "service_id": svc.id,
+            "service_name": svc.name,
+            "stage_id": svc.stage_id,
+            "git": svc.git.model_dump(mode="json"),
+            "build_args": svc.build_args,
+            "secret_values": secret_values,
+            "image_repository": f"localhost/slipway/{svc.id}",
+            "registry": None,  # the docker-engine cluster runs what it builds: nothing to push
+        }
+        try:
+            build = await self.builder.start(body)
+        except UpstreamError as exc:
+            return {"status": "FAILED", "error": f"builder: {exc.detail}"}
+        while build["status"] in ("QUEUED", "RUNNING"):
+            await asyncio.sleep(self.build_poll_seconds)
+            if await self.store.cancel_requested(dep):
+                await journal.line("Build", f"{svc.name}: canceling the build", svc)
+                try:
+                    await self.builder.cancel(build["id"])
+                except UpstreamError as exc:
+                    log.warning("build cancel failed: %s", exc.detail)
+                await self._wait_terminal(build)
+                raise Canceled()
+            try:
+                build = await self.builder.get(build["id"])
+            except UpstreamError as exc:
+                if exc.status == 0:
+                    continue  # builder restarting: keep polling
+                return {"status": "FAILED", "error": f"builder: {exc.detail}"}
+        if build["status"] == "SUCCEEDED":
+            await journal.line(
+                "Built",
+                f"{svc.name}: image {build['image']}"
+                + (" (unchanged inputs: build skipped)" if build.get("skipped") else ""),
+                svc,
+            )
+        return build
+
+    async def _wait_terminal(self, build: dict[str, Any], timeout: float = 60.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                current = await self.builder.get(build["id"])
+            except UpstreamError:
+                return
+            if current["status"] not in ("QUEUED", "RUNNING"):
+                return
+            await asyncio.sleep(self.build_poll_seconds)
+
+
+Waiter = Callable[[], Awaitable[None]]

@@ -1,0 +1,130 @@
+"""State writes of a running deployment, each committed at once (status endpoints read them) with an event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from deployer.models import Deployment, DeploymentService, ServiceState, outbox
+from slipway.db import Database
+from slipway.events import Envelope, add_event
+from slipway.timeutil import utcnow
+
+STATUS_CHANGED = "evt.deployer.status.changed"
+
+# StateEnum → (ServiceActionEnum, ServiceActionStatusEnum)
+_ACTION = {
+    "DEPLOYMENT_QUEUED": ("DEPLOY", "QUEUED"),
+    "BUILDING": ("DEPLOY", "ONGOING"),
+    "DEPLOYING": ("DEPLOY", "ONGOING"),
+    "DEPLOYED": ("DEPLOY", "SUCCESS"),
+    "BUILD_ERROR": ("DEPLOY", "ERROR"),
+    "DEPLOYMENT_ERROR": ("DEPLOY", "ERROR"),
+    "STOP_QUEUED": ("STOP", "QUEUED"),
+    "STOPPING": ("STOP", "ONGOING"),
+    "STOPPED": ("STOP", "SUCCESS"),
+    "STOP_ERROR": ("STOP", "ERROR"),
+    "RESTART_QUEUED": ("RESTART", "QUEUED"),
+    "RESTARTING": ("RESTART", "ONGOING"),
+    "RESTARTED": ("RESTART", "SUCCESS"),
+    "RESTART_ERROR": ("RESTART", "ERROR"),
+    "DELETE_QUEUED": ("DELETE", "QUEUED"),
+    "DELETING": ("DELETE", "ONGOING"),
+    "DELETED": ("DELETE", "SUCCESS"),
+    "DELETE_ERROR": ("DELETE", "ERROR"),
+    "CANCELING": ("DEPLOY", "CANCELING"),
+    "CANCELED": ("DEPLOY", "CANCELED"),
+}
+TERMINAL = {"DEPLOYED", "STOPPED", "RESTARTED", "DELETED", "CANCELED", "READY"}
+
+
+def action_of(state: str) -> tuple[str, str]:
+    return _ACTION.get(state, ("UNKNOWN", "NEVER"))
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def _event(self, session: Any, dep: Deployment, payload: dict[str, Any]) -> None:
+        envelope = Envelope(
+            type=STATUS_CHANGED,
+            source="deployer",
+            organization_id=dep.organization_id,
+            resource_id=str(dep.environment_id),
+            payload={"environment_id": str(dep.environment_id), "execution_id": dep.execution_id, **payload},
+        )
+        await add_event(session, outbox, envelope)
+
+    async def service_state(
+        self,
+        dep: Deployment,
+        service_id: str,
+        kind: str,
+        name: str,
+        state: str,
+        *,
+        stage_id: str | None = None,
+        error: str | None = None,
+        deployed: dict[str, Any] | None = None,
+    ) -> None:
+        """Record `state` for a service in this deployment and as its current state."""
+        now = utcnow()
+        sid = uuid.UUID(service_id)
+        action, status = action_of(state)
+        async with self.db.transaction() as session:
+            part = await session.get(DeploymentService, (dep.id, sid))
+            if part is None:
+                part = DeploymentService(deployment_id=dep.id, service_id=sid, kind=kind, name=name, state=state)
+                session.add(part)
+            part.state, part.stage_id = state, stage_id or part.stage_id
+            if part.started_at is None and state not in ("DEPLOYMENT_QUEUED", "STOP_QUEUED", "RESTART_QUEUED"):
+                part.started_at = now
+            if state in TERMINAL or state.endswith("ERROR"):
+                part.finished_at = now
+            if error is not None:
+                part.error = error
+            if deployed:
+                part.git_commit_id = deployed.get("commit") or part.git_commit_id
+                part.image = deployed.get("image") or part.image
+                part.image_tag = deployed.get("image_tag") or part.image_tag
+                part.spec_version = deployed.get("spec_version") or part.spec_version
+            current = await session.get(ServiceState, sid)
+            if current is None:
+                current = ServiceState(service_id=sid, environment_id=dep.environment_id, kind=kind, state=state)
+                session.add(current)
+            current.state, current.action, current.action_status = state, action, status
+            current.last_deployment_id = dep.id
+            current.updated_at = now
+            if state in TERMINAL or state.endswith("ERROR"):
+                current.last_deployment_date = now
+            if deployed is not None:
+                current.deployed_spec_version = deployed.get("spec_version")
+                current.deployed_commit = deployed.get("commit")
+                current.deployed_image = deployed.get("image")
+            await self._event(session, dep, {"service_id": service_id, "kind": kind, "state": state})
+
+    async def deployment(self, dep: Deployment, status: str, **fields: Any) -> None:
+        async with self.db.transaction() as session:
+            values: dict[str, Any] = {"status": status, **fields}
+            await session.execute(update(Deployment).where(Deployment.id == dep.id).values(**values))
+            await self._event(session, dep, {"state": status})
+        dep.status = status
+        for key, value in fields.items():
+            setattr(dep, key, value)
+
+    async def finish(self, dep: Deployment, status: str, error: str | None = None) -> None:
+        finished: datetime = utcnow()
+        await self.deployment(dep, status, phase="DONE", finished_at=finished, error=error, lease_owner=None)
+
+    async def cancel_requested(self, dep: Deployment) -> bool:
+        async with self.db.transaction() as session:
+            flag = await session.scalar(
+                Deployment.__table__.select()
+                .with_only_columns(Deployment.cancel_requested)
+                .where(Deployment.id == dep.id)
+            )
+            return bool(flag)

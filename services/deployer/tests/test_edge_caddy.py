@@ -1,0 +1,161 @@
+"""The Caddy edge against a real Caddy: route ids, in-place upstream switches, catch-all order, TLS policies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from deployer.edge import CaddyEdge, Route, is_public_domain, tls_policies
+from deployer.edge.caddy import ACME_POLICY_ID
+
+
+@pytest.fixture
+async def caddy(edge) -> AsyncIterator[CaddyEdge]:  # type: ignore[no-untyped-def]
+    client = CaddyEdge(edge.admin_url, edge.http_port, edge.https_port)
+    yield client
+    for route in await client.list_routes():
+        if route.service_id.startswith("edgetest-"):
+            await client.remove_service(route.service_id)
+    raw = await client._raw_routes()
+    keep = [r for r in raw if r.get("@id") != "edgetest-catchall"]
+    if len(keep) != len(raw):
+        await client._call("PATCH", client._routes_path, keep)
+    await client.aclose()
+
+
+async def upstream_app(serve_app, body: str):  # type: ignore[no-untyped-def]
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": f"{body} {scope['path']}".encode()})
+
+    return serve_app(app)
+
+
+async def get(edge, host: str, path: str = "/") -> httpx.Response:  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
+        return await client.get(f"http://127.0.0.1:{edge.http_port}{path}", headers={"Host": host})
+
+
+async def https_get(edge, host: str, timeout: float = 20.0) -> httpx.Response:  # type: ignore[no-untyped-def]
+    """GET https://<host>/ through the edge; Caddy's internal CA issues the certificate in the background,
+    so the handshake is retried until it has one."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(verify=False, timeout=5, trust_env=False) as client:
+        while True:
+            request = client.build_request(
+                "GET",
+                f"https://127.0.0.1:{edge.https_port}/",
+                headers={"Host": host},
+                extensions={"sni_hostname": host},
+            )
+            try:
+                return await client.send(request)
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+
+async def test_routes_switch_in_place_and_sit_before_catch_all(caddy: CaddyEdge, edge, serve_app) -> None:  # type: ignore[no-untyped-def]
+    sid = f"edgetest-{uuid.uuid4().hex[:8]}"
+    host = f"{sid}.slipway.localhost"
+    # a catch-all someone else owns: our routes must be inserted before it
+    await caddy._call(
+        "POST",
+        caddy._routes_path,
+        {"@id": "edgetest-catchall", "handle": [{"handler": "static_response", "status_code": 404, "body": "none"}]},
+    )
+    async with await upstream_app(serve_app, "one") as one, await upstream_app(serve_app, "two") as two:
+        up1, up2 = one.removeprefix("http://"), two.removeprefix("http://")
+        ids = await caddy.set_service_routes(sid, [(host, up1), (f"www.{host}", up1)])
+        assert ids == [f"svc-{sid}-0", f"svc-{sid}-1"]
+        r = await get(edge, host, "/x")
+        assert (r.status_code, r.text) == (200, "one /x")
+        raw = await caddy._raw_routes()
+        positions = {r.get("@id"): i for i, r in enumerate(raw)}
+        assert positions[f"svc-{sid}-0"] < positions["edgetest-catchall"]
+        assert positions[f"svc-{sid}-1"] < positions["edgetest-catchall"]
+
+        # same hosts, new upstream: the route stays where it is, only its upstreams change
+        await caddy.set_service_routes(sid, [(host, up2), (f"www.{host}", up2)])
+        assert {r.get("@id"): i for i, r in enumerate(await caddy._raw_routes())} == positions
+        assert (await get(edge, host)).text == "two /"
+        assert (await get(edge, f"www.{host}")).text == "two /"
+
+        # two upstreams for one host are load-balanced
+        await caddy.set_service_routes(sid, [Route(host, up1), Route(host, up2)])
+        assert [r.upstreams for r in await caddy.list_routes() if r.service_id == sid] == [[up1, up2]]
+        seen = {(await get(edge, host)).text for _ in range(6)}
+        assert seen == {"one /", "two /"}
+
+        # a path prefix routes only that path
+        await caddy.set_service_routes(sid, [(host, up1)], path_prefix="/api/")
+        assert (await get(edge, host, "/api/v1")).text == "one /api/v1"
+        assert (await get(edge, host, "/other")).text == "none"
+
+        # Caddy restarted empty (routes wiped): ensure re-applies the set
+        await caddy.remove_service(sid)
+        assert (await get(edge, host)).text == "none"
+        await caddy.ensure({sid: [(host, up2)]})
+        assert (await get(edge, host)).text == "two /"
+        assert [r.route_id for r in await caddy.list_routes() if r.service_id == sid] == [f"svc-{sid}-0"]
+
+        await caddy.remove_service(sid)
+        assert not [r for r in await caddy.list_routes() if r.service_id == sid]
+
+
+async def test_https_uses_internal_ca_for_localhost_names(caddy: CaddyEdge, edge, serve_app) -> None:  # type: ignore[no-untyped-def]
+    sid = f"edgetest-{uuid.uuid4().hex[:8]}"
+    host = f"{sid}.slipway.localhost"
+    async with await upstream_app(serve_app, "tls") as up:
+        await caddy.set_service_routes(sid, [(host, up.removeprefix("http://"))])
+        r = await https_get(edge, host)
+        assert (r.status_code, r.text) == (200, "tls /")
+        assert caddy.url(host) == f"https://{host}:{edge.https_port}"
+
+
+async def test_acme_policy_only_for_public_domains(edge, serve_app) -> None:  # type: ignore[no-untyped-def]
+    client = CaddyEdge(edge.admin_url, edge.http_port, edge.https_port, acme_public_domains=True)
+    sid = f"edgetest-{uuid.uuid4().hex[:8]}"
+    try:
+        await client.set_service_routes(sid, [(f"{sid}.slipway.localhost", "127.0.0.1:9")])
+        assert not [p for p in await client.tls_automation_policies() if p.get("@id") == ACME_POLICY_ID]
+        await client.set_service_routes(
+            sid, [(f"{sid}.slipway.localhost", "127.0.0.1:9"), ("shop.acme-customer.com", "127.0.0.1:9")]
+        )
+        policies = await client.tls_automation_policies()
+        assert policies[0] == {"@id": ACME_POLICY_ID, "subjects": ["shop.acme-customer.com"]}
+        assert {"module": "internal"} in policies[-1]["issuers"]  # the internal catch-all stays last
+        await client.remove_service(sid)
+        assert not [p for p in await client.tls_automation_policies() if p.get("@id") == ACME_POLICY_ID]
+    finally:
+        await client.remove_service(sid)
+        await client.aclose()
+
+
+def test_public_domain_rules() -> None:
+    assert is_public_domain("shop.example.com")
+    assert not is_public_domain("app.slipway.localhost")
+    assert not is_public_domain("localhost")
+    assert not is_public_domain("db.internal")
+    assert not is_public_domain("printer.local")
+    assert not is_public_domain("10.0.0.1")
+    assert not is_public_domain("intranet")
+    assert tls_policies(["a.localhost"]) == []
+    assert tls_policies(["b.io", "a.io", "x.localhost"], email="ops@a.io") == [
+        {
+            "@id": ACME_POLICY_ID,
+            "subjects": ["a.io", "b.io"],
+            "issuers": [{"module": "acme", "email": "ops@a.io"}, {"module": "zerossl", "email": "ops@a.io"}],
+        }
+    ]

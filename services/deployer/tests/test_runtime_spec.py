@@ -1,0 +1,86 @@
+"""The container shape of a service (runtime/spec.py): spec hash, routes, labels, file archive — no engine."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+from deployer.runtime import spec as S
+from slipway.desired import ClusterTarget, DesiredState, Port, SecretFile, ServiceSpec
+
+
+def service(**kw) -> ServiceSpec:  # type: ignore[no-untyped-def]
+    ports = [
+        Port(id="a", name="web", internal_port=80, publicly_accessible=True, is_default=True, protocol="HTTP"),
+        Port(id="b", name="admin", internal_port=9000, publicly_accessible=True, is_default=False, protocol="HTTP"),
+        Port(id="c", name="db", internal_port=5432, publicly_accessible=False, is_default=False, protocol="TCP"),
+    ]
+    base = dict(
+        id="11111111-2222",
+        kind="CONTAINER",
+        name="My API",
+        internal_host="my-api",
+        host_slug="api-x",
+        ports=ports,
+        env={"A": "1"},
+        custom_domains=["Shop.Example.com"],
+    )
+    return ServiceSpec(**{**base, **kw})
+
+
+STATE = DesiredState(
+    organization_id="o",
+    project_id="p",
+    environment_id="e",
+    environment_name="n",
+    environment_mode="DEVELOPMENT",
+    cluster=ClusterTarget(id="c", engine="podman", base_domain="slipway.localhost"),
+    stages=[],
+    services=[],
+)
+
+
+def test_routes_hash_and_names() -> None:
+    svc = service()
+    routes = S.public_routes(STATE, svc)
+    assert [(r.host, r.port) for r in routes] == [
+        ("api-x.slipway.localhost", 80),
+        ("p9000-api-x.slipway.localhost", 9000),
+        ("shop.example.com", 80),
+    ]
+    assert S.decode_routes(S.encode_routes(routes)) == routes
+    digest = S.spec_hash(svc, "img:1", "sha256:x", routes)
+    assert digest == S.spec_hash(service(), "img:1", "sha256:x", routes)
+    assert digest != S.spec_hash(service(env={"A": "2"}), "img:1", "sha256:x", routes)
+    assert digest != S.spec_hash(service(cpu=1000), "img:1", "sha256:x", routes)
+    assert digest != S.spec_hash(svc, "img:2", "sha256:x", routes)
+    assert S.aliases(svc) == ["my-api"]  # the slug of "My API" is the internal host already
+    assert S.aliases(service(name="Worker Bee")) == ["my-api", "worker-bee"]
+    assert S.container_name("11111111-2222", "dep-42", 1).startswith("slipway-11111111-dep42")
+    probe = S.readiness_probe(svc)
+    assert probe is not None and (probe.kind, probe.port) == ("tcp", 80)
+    assert S.readiness_probe(service(ports=[])) is None
+
+
+def test_create_config_and_files() -> None:
+    svc = service(
+        cpu=250,
+        memory=64,
+        arguments=["run"],
+        entrypoint="/bin/app --x",
+        files=[
+            SecretFile(key="K", path="/etc/app/key", content="s", is_secret=True),
+            SecretFile(key="C", path="/etc/app/c.conf", content="c"),
+        ],
+    )
+    labels = S.labels(STATE, svc, "dep", "h", "img", [], 0, {"x": "y"})
+    config = S.create_config(svc, "img", "net", labels, run_to_completion=False)
+    assert config["HostConfig"]["NanoCpus"] == 250_000_000 and config["HostConfig"]["Memory"] == 64 << 20
+    assert config["Entrypoint"] == ["/bin/app", "--x"] and config["Cmd"] == ["run"] and "A=1" in config["Env"]
+    assert config["NetworkingConfig"]["EndpointsConfig"]["net"]["Aliases"] == ["my-api"]
+    assert labels["x"] == "y" and labels["slipway.service-id"] == svc.id
+    archive = S.files_archive(svc)
+    assert archive is not None
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        modes = {m.name: m.mode for m in tar.getmembers()}
+    assert modes == {"etc": 0o755, "etc/app": 0o755, "etc/app/key": 0o400, "etc/app/c.conf": 0o444}

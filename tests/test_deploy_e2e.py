@@ -1,0 +1,296 @@
+"""Git → build → deploy → public URL on the real stack (Podman, Caddy, builder, deployer), through the public API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from slipway_stack.testing import RunningStack
+
+pytestmark = pytest.mark.stack
+
+DOCKERFILE = """\
+FROM localhost/slipway-busybox:latest
+COPY index.html /www/index.html
+CMD ["sh", "-c", "echo \\"$GREETING\\" > /www/greeting.txt && exec httpd -f -p 8080 -h /www"]
+"""
+BROKEN = """\
+FROM localhost/slipway-busybox:latest
+COPY index.html /www/index.html
+CMD ["sleep", "600"]
+"""
+SLOW = """\
+FROM localhost/slipway-busybox:latest
+RUN sleep 15
+COPY index.html /www/index.html
+CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
+"""
+TERMINAL = {
+    "DEPLOYED",
+    "STOPPED",
+    "RESTARTED",
+    "DELETED",
+    "CANCELED",
+    "BUILD_ERROR",
+    "DEPLOYMENT_ERROR",
+    "STOP_ERROR",
+    "RESTART_ERROR",
+    "DELETE_ERROR",
+}
+
+
+def until(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.3)
+
+
+class Repo:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.git("init", "-q", "-b", "main")
+        self.git("config", "user.email", "dev@example.com")
+        self.git("config", "user.name", "Dev")
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.path, check=True, capture_output=True, text=True).stdout.strip()
+
+    def commit(self, dockerfile: str, page: str) -> str:
+        (self.path / "Dockerfile").write_text(dockerfile)
+        (self.path / "index.html").write_text(page)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", page)
+        return self.git("rev-parse", "HEAD")
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.path}"
+
+
+class World:
+    """One organization, project, environment and application from a local Git repository."""
+
+    def __init__(self, stack: RunningStack, repo: Repo) -> None:
+        self.stack = stack
+        self.repo = repo
+        self.api = httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Token {stack.token}"}, timeout=30)
+        self.edge = f"http://127.0.0.1:{stack.ports['edge_http']}"
+        self.engine = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(stack.state_dir / "engine" / "podman.sock")),
+            base_url="http://engine",
+            timeout=30,
+        )
+
+    def ok(self, response: httpx.Response, status: int = 200) -> dict[str, Any]:
+        assert response.status_code == status, response.text
+        return response.json() if response.content else {}  # type: ignore[no-any-return]
+
+    def setup(self) -> None:
+        org = self.ok(self.api.post("/organization", json={"name": "deployers", "plan": "FREE"}), 201)
+        project = self.ok(self.api.post(f"/organization/{org['id']}/project", json={"name": "shop"}))
+        self.env = self.ok(self.api.post(f"/project/{project['id']}/environment", json={"name": "dev"}), 201)
+        self.first = self.repo.commit(DOCKERFILE, "v1")
+        app = {
+            "name": "web",
+            "git_repository": {"url": self.repo.url, "branch": "main", "root_path": "/", "provider": "GITLAB"},
+            "build_mode": "DOCKER",
+            "dockerfile_path": "Dockerfile",
+            "cpu": 250,
+            "memory": 128,
+            "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
+            "healthchecks": {
+                "readiness_probe": {
+                    "type": {"http": {"path": "/", "port": 8080}},
+                    "initial_delay_seconds": 0,
+                    "period_seconds": 1,
+                    "timeout_seconds": 1,
+                    "failure_threshold": 8,
+                },
+            },
+        }
+        self.app = self.ok(self.api.post(f"/environment/{self.env['id']}/application", json=app), 201)
+        self.ok(
+            self.api.post(
+                "/variable",
+                json={
+                    "key": "GREETING",
+                    "value": "hello",
+                    "is_secret": False,
+                    "variable_scope": "APPLICATION",
+                    "variable_parent_id": self.app["id"],
+                },
+            ),
+            201,
+        )
+
+    def deploy(self, commit: str) -> dict[str, Any]:
+        return self.ok(self.api.post(f"/application/{self.app['id']}/deploy", json={"git_commit_id": commit}), 202)
+
+    def status(self) -> dict[str, Any]:
+        return self.ok(self.api.get(f"/application/{self.app['id']}/status"))
+
+    def wait_terminal(self, execution_id: str, timeout: float = 240.0) -> str:
+        def done() -> str | None:
+            history = self.ok(self.api.get(f"/environment/{self.env['id']}/deploymentHistoryV2"))["results"]
+            mine = [h for h in history if h["identifier"]["execution_id"] == execution_id]
+            return mine[0]["status"] if mine and mine[0]["status"] in TERMINAL else None
+
+        return str(until(done, timeout, f"execution {execution_id} to finish"))
+
+    def host(self) -> str:
+        links = self.ok(self.api.get(f"/application/{self.app['id']}/link"))["results"]
+        return str(links[0]["url"]).split("://", 1)[1].split(":")[0]
+
+    def get(self, path: str = "/") -> httpx.Response:
+        return httpx.get(f"{self.edge}{path}", headers={"Host": self.host()}, timeout=5)
+
+    def build_containers(self) -> set[str]:
+        """Podman lists its image-build (buildah) working containers only as "external" ones, in state storage."""
+        found = self.engine.get("/v4.0.0/libpod/containers/json", params={"all": "true", "external": "true"}).json()
+        return {c["Id"] for c in found if c.get("State") == "storage"}
+
+    def containers(self) -> list[dict[str, Any]]:
+        filters = json.dumps({"label": [f"slipway.service-id={self.app['id']}"]})
+        return list(self.engine.get("/containers/json", params={"all": "true", "filters": filters}).json())
+
+
+@pytest.fixture(scope="module")
+def world(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    repo = Repo(tmp_path_factory.mktemp("repo"))
+    w = World(stack, repo)
+    w.setup()
+    yield w
+    w.api.post(f"/environment/{w.env['id']}/uninstall", json={})
+
+
+def test_git_to_url(world: World) -> None:
+    queued = world.deploy(world.first)
+    assert queued["state"] == "DEPLOYMENT_QUEUED" and queued["execution_id"].startswith(world.env["id"] + "-")
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED", world.stack.log("deployer")[-3000:]
+    page = world.get()
+    assert page.status_code == 200 and page.text.strip() == "v1"
+    assert world.get("/greeting.txt").text.strip() == "hello"
+    status = world.status()
+    assert status["state"] == "DEPLOYED" and status["service_deployment_status"] == "UP_TO_DATE"
+
+
+def test_unchanged_redeploy_touches_nothing(world: World) -> None:
+    before = sorted(c["Id"] for c in world.containers())
+    queued = world.ok(world.api.post(f"/application/{world.app['id']}/redeploy"), 202)
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED"
+    assert sorted(c["Id"] for c in world.containers()) == before
+
+
+def test_variable_change_rolls_out_without_a_failed_request(world: World) -> None:
+    variables = world.ok(world.api.get("/variable", params={"parent_id": world.app["id"], "scope": "APPLICATION"}))
+    greeting = next(v for v in variables["results"] if v["key"] == "GREETING")
+    world.ok(world.api.put(f"/variable/{greeting['id']}", json={"key": "GREETING", "value": "bonjour"}))
+    failures: list[str] = []
+    served: list[str] = []
+    stop = threading.Event()
+    host = world.host()
+
+    def probe() -> None:
+        with httpx.Client(timeout=5) as client:
+            while not stop.is_set():
+                try:
+                    r = client.get(f"{world.edge}/greeting.txt", headers={"Host": host})
+                    (served if r.status_code == 200 else failures).append(r.text.strip() or str(r.status_code))
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        queued = world.ok(world.api.post(f"/application/{world.app['id']}/redeploy"), 202)
+        assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED"
+        until(lambda: served and served[-1] == "bonjour", 20, "the new version to serve")
+    finally:
+        stop.set()
+        prober.join()
+    assert not failures, failures[:5]
+    assert "hello" in served and served[-1] == "bonjour" and len(served) > 20
+
+
+def test_broken_version_rolls_back_and_old_keeps_serving(world: World) -> None:
+    broken = world.repo.commit(BROKEN, "v2-broken")
+    queued = world.deploy(broken)
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYMENT_ERROR"
+    assert world.get().text.strip() == "v1"
+    assert len([c for c in world.containers() if c["State"] == "running"]) == 1
+
+
+def test_deploying_an_older_commit_is_the_rollback(world: World) -> None:
+    third = world.repo.commit(DOCKERFILE, "v3")
+    assert world.wait_terminal(world.deploy(third)["execution_id"]) == "DEPLOYED"
+    assert world.get().text.strip() == "v3"
+    assert world.wait_terminal(world.deploy(world.first)["execution_id"]) == "DEPLOYED"
+    assert world.get().text.strip() == "v1"
+
+
+def test_cancel_mid_build_leaves_the_old_version_and_no_build_container(world: World) -> None:
+    before = world.build_containers()
+    slow = world.repo.commit(SLOW, "v4-slow")
+    queued = world.deploy(slow)
+    until(lambda: world.status()["state"] == "BUILDING", 60, "the build to start")
+    until(lambda: world.build_containers() - before, 60, "the engine to run the slow build step")
+    world.ok(world.api.post(f"/environment/{world.env['id']}/cancelDeployment", json={}), 202)
+    assert world.wait_terminal(queued["execution_id"], 90) == "CANCELED"
+    assert world.status()["state"] == "CANCELED"
+    assert world.get().text.strip() == "v1"
+    until(lambda: not (world.build_containers() - before), 60, "the canceled build's working containers to go")
+
+
+def test_killing_the_deployer_mid_rollout_ends_in_a_terminal_state(world: World) -> None:
+    fourth = world.repo.commit(DOCKERFILE, "v5")
+    queued = world.deploy(fourth)
+    until(lambda: world.status()["state"] in ("BUILDING", "DEPLOYING"), 60, "the deployment to start")
+    pid = int((world.stack.state_dir / "run" / "deployer.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    world.stack.cli("up")  # restarts what is missing
+    final = world.wait_terminal(queued["execution_id"], 240)
+    assert final == "DEPLOYED"
+    assert world.get().text.strip() == "v5"
+    assert world.status()["state"] == "DEPLOYED"
+
+
+def test_the_readme_example_deploys_and_answers(stack: RunningStack) -> None:
+    """README walkthrough: examples/hello/deploy.sh against the stack, then its URL through the edge."""
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "SLIPWAY_API_URL": stack.api_url,
+        "SLIPWAY_API_TOKEN": stack.token,
+        "SLIPWAY_STATE_DIR": str(stack.state_dir),
+    }
+    done = subprocess.run(
+        ["bash", str(root / "examples" / "hello" / "deploy.sh")], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = done.stdout.strip().splitlines()[-1].split()[1]
+    host = url.split("://", 1)[1].split(":")[0]
+    page = httpx.get(f"http://127.0.0.1:{stack.ports['edge_http']}/", headers={"Host": host}, timeout=10)
+    assert page.status_code == 200 and "Hello from Slipway" in page.text
+    https = httpx.Client(verify=False, timeout=10)
+    request = https.build_request(
+        "GET",
+        f"https://127.0.0.1:{stack.ports['edge_https']}/greeting.txt",
+        headers={"Host": host},
+        extensions={"sni_hostname": host},
+    )
+    assert https.send(request).text.startswith("hello from ")
