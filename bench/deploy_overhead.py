@@ -19,13 +19,16 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 PERIOD = float(os.environ.get("PROBE_PERIOD", "1"))
-DOCKERFILE = 'FROM localhost/slipway-busybox:latest\nRUN mkdir -p /www && echo ok > /www/index.html\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+DOCKERFILE = (
+    "FROM localhost/slipway-busybox:latest\n"
+    "RUN mkdir -p /www && echo ok > /www/index.html\n"
+    'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+)
 
 
 def stack(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
