@@ -337,3 +337,65 @@ async def test_containers_through_the_gateway(platform: Platform, spec: dict[str
     assert edited["tag"] == "2"
     check(spec, "deleteContainer", await api.delete(f"/container/{cid}", headers=owner))
     assert (await api.get(f"/container/{cid}", headers=owner)).status_code == 404
+
+
+async def test_an_alias_needs_the_right_to_manage_where_it_lands(platform: Platform, spec: dict[str, Any]) -> None:
+    """A project variable aliased into an environment: the destination's mode decides, not only the target's."""
+    api = platform.api
+    owner = bearer(await platform.signup("va@example.com"))
+    org = (await api.post("/organization", json={"name": "vars", "plan": "FREE"}, headers=owner)).json()["id"]
+    pid = (await api.post(f"/organization/{org}/project", headers=owner, json={"name": "p"})).json()["id"]
+    dev = (await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "dev"})).json()["id"]
+    prod = (
+        await api.post(f"/project/{pid}/environment", headers=owner, json={"name": "prod", "mode": "PRODUCTION"})
+    ).json()["id"]
+    shared = check(
+        spec,
+        "createVariable",
+        await api.post(
+            "/variable",
+            headers=owner,
+            json={
+                "key": "API_URL",
+                "value": "https://api",
+                "is_secret": False,
+                "variable_scope": "PROJECT",
+                "variable_parent_id": pid,
+            },
+        ),
+    )
+    role = (await api.post(f"/organization/{org}/customRole", headers=owner, json={"name": "dev-only"})).json()
+    await api.put(
+        f"/organization/{org}/customRole/{role['id']}",
+        headers=owner,
+        json={
+            "name": "dev-only",
+            "cluster_permissions": [],
+            "project_permissions": [
+                {
+                    "project_id": pid,
+                    "is_admin": False,
+                    "permissions": [
+                        {"environment_type": "DEVELOPMENT", "permission": "MANAGER"},
+                        {"environment_type": "PRODUCTION", "permission": "VIEWER"},
+                    ],
+                }
+            ],
+        },
+    )
+    member_tokens = await platform.signup("vm@example.com")
+    invite = (
+        await api.post(
+            f"/organization/{org}/inviteMember", headers=owner, json={"email": "vm@example.com", "role_id": role["id"]}
+        )
+    ).json()
+    member = bearer(member_tokens)
+    await api.post(f"/organization/{org}/inviteMember/{invite['id']}", headers=member)
+
+    into_prod = {"key": "PROD_API", "alias_scope": "ENVIRONMENT", "alias_parent_id": prod}
+    assert (await api.post(f"/variable/{shared['id']}/alias", headers=member, json=into_prod)).status_code == 403
+    into_dev = {"key": "DEV_API", "alias_scope": "ENVIRONMENT", "alias_parent_id": dev}
+    check(spec, "createVariableAlias", await api.post(f"/variable/{shared['id']}/alias", headers=member, json=into_dev))
+    override = {"value": "https://prod", "override_scope": "ENVIRONMENT", "override_parent_id": prod}
+    assert (await api.post(f"/variable/{shared['id']}/override", headers=member, json=override)).status_code == 403
+    check(spec, "createVariableAlias", await api.post(f"/variable/{shared['id']}/alias", headers=owner, json=into_prod))

@@ -91,6 +91,8 @@ RULES: list[Rule] = [
     rule("/deploymentQueue/{id}/.+", fixed("environment.deploy"), "deployment-request"),
     rule("/variable/import", fixed("environment.manage"), "variable-import"),
     rule("/variable", rw("environment.read", "environment.manage"), "variable-parent"),
+    # an alias or override only reads its target; the new variable's parent must be manageable (extra_targets)
+    rule("/variable/{id}/(alias|override)", fixed("environment.read"), "variable"),
     rule("/variable/{id}(/.*)?", rw("environment.read", "environment.manage"), "variable"),
 ]
 
@@ -187,6 +189,11 @@ class Authorizer:
             if kind == "project":
                 target.action = "project.read" if method == "GET" else "project.manage"
         await self._resolve(target, kind, _uuid(ident))
+        if kind == "variable" and target.environment_mode is None:
+            # a project-level variable is a project resource (like the PROJECT scope of /variable)
+            target.action = {"environment.read": "project.read", "environment.manage": "project.manage"}.get(
+                target.action, target.action
+            )
         if found.scope == "project" and target.action == "environment.create":
             target.environment_mode = _body_field(body, "mode") or "DEVELOPMENT"
         return target
@@ -198,8 +205,9 @@ class Authorizer:
         for verb in ("alias", "override"):
             if template == "/variable/{id}/" + verb:
                 scope, parent = _body_field(body, f"{verb}_scope"), _body_field(body, f"{verb}_parent_id")
-                if not scope or not parent:
-                    return []  # catalog answers 400 for the missing fields
+                if not scope or not parent:  # catalog answers 400; meanwhile ask for the target's manage right
+                    ident = str(primary.resource_id)
+                    return [await self.target("/variable/{id}", "PUT", f"/variable/{ident}", {}, b"")]
                 fields = json.dumps({"variable_scope": scope, "variable_parent_id": parent}).encode()
                 return [await self.target("/variable", "POST", "/variable", {}, fields)]
         if template != "/environment/{id}/clone":
