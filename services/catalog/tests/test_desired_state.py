@@ -149,7 +149,9 @@ async def test_desired_state_resolves_the_whole_environment(catalog: Catalog) ->
     assert [f.model_dump() for f in api.files] == [
         {"key": "CONFIG", "path": "/etc/app/app.conf", "content": f"host={db_host} level=debug", "is_secret": False}
     ]
-    assert api.build_args == api.env
+    # build arguments: every variable but the secrets (they would stay in the image's history)
+    assert api.build_args == {k: v for k, v in api.env.items() if k not in api.secret_keys}
+    assert "API_TOKEN" not in api.build_args and api.build_args["SHARED"] == api.env["SHARED"]
 
     # the container sees the environment's values, its own alias of a secret, nothing of the application's
     assert web.env["SHARED"] == "environment" and web.env["LOG_LEVEL"] == "info" and web.env["LEVEL"] == "info"

@@ -110,6 +110,13 @@ def _schedule(config: dict[str, Any]) -> JobSchedule:
     )
 
 
+def build_args(spec: ServiceSpec) -> dict[str, str]:
+    """Variables given to the image build: every non-secret one (build arguments end up in the image's
+    history, so secrets stay runtime-only)."""
+    secret = set(spec.secret_keys)
+    return {k: v for k, v in spec.env.items() if k not in secret}
+
+
 async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> ServiceSpec:
     config = svc.config
     resolved = await resolve_service(session, svc, keys)
@@ -145,7 +152,7 @@ async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> Se
         spec.git = await _git(
             session, config["git_repository"], config.get("git_commit_id"), config.get("dockerfile_path"), keys
         )
-        spec.build_args = dict(spec.env)
+        spec.build_args = build_args(spec)
     elif svc.kind == "CONTAINER":
         spec.image = await _image(
             session,
@@ -182,7 +189,7 @@ async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> Se
             spec.git = await _git(
                 session, docker["git_repository"], config.get("git_commit_id"), docker.get("dockerfile_path"), keys
             )
-            spec.build_args = dict(spec.env)
+            spec.build_args = build_args(spec)
         spec.job = _schedule(config)
         if config.get("port"):
             spec.ports = [
