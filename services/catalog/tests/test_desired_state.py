@@ -102,6 +102,12 @@ async def test_desired_state_resolves_the_whole_environment(catalog: Catalog) ->
     )  # fmt: skip
     assert [(p.internal_port, p.protocol, p.publicly_accessible) for p in db.ports] == [(5432, "TCP", False)]
     assert db.internal_host == f"db-z{short(w.db)}"
+    # …and what its container needs: the official image's credential variables (secret), a TCP readiness
+    # probe on its port, one persistent volume for its data
+    assert (db.env["POSTGRES_USER"], db.env["POSTGRES_PASSWORD"]) == (creds["login"], creds["password"])
+    assert "POSTGRES_PASSWORD" in db.secret_keys and "POSTGRES_USER" not in db.secret_keys
+    assert db.readiness_probe is not None and (db.readiness_probe.kind, db.readiness_probe.port) == ("tcp", 5432)
+    assert [v.mount_point for v in db.volumes] == ["/var/lib/postgresql/data"]
 
     # ports, probes, hosts, custom domains
     assert [(p.internal_port, p.publicly_accessible, p.is_default, p.external_port) for p in web.ports] == [

@@ -84,6 +84,15 @@ class SecretFile(BaseModel):
     is_secret: bool = False
 
 
+class VolumeSpec(BaseModel):
+    """Persistent storage mounted at `mount_point`; a service with volumes is replaced by recreate (stop
+    the old instance, then start the new one), never two instances on one volume."""
+
+    id: str
+    mount_point: str
+    size_gib: int = 10
+
+
 class DatabaseSpec(BaseModel):
     type: Literal["POSTGRESQL", "MYSQL", "MONGODB", "REDIS"]
     version: str
@@ -131,6 +140,7 @@ class ServiceSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)  # resolved variables (secrets decrypted)
     secret_keys: list[str] = Field(default_factory=list)  # which env/file keys are secrets (mask them)
     files: list[SecretFile] = Field(default_factory=list)
+    volumes: list[VolumeSpec] = Field(default_factory=list)
     build_args: dict[str, str] = Field(default_factory=dict)  # variables given to the build
 
 

@@ -29,6 +29,7 @@ from slipway.desired import (
     SecretFile,
     ServiceSpec,
     StageSpec,
+    VolumeSpec,
 )
 from slipway.errors import Conflict, NotFound
 
@@ -110,6 +111,47 @@ def _schedule(config: dict[str, Any]) -> JobSchedule:
     )
 
 
+# what each engine's official image needs: where its data lives and how it learns its credentials
+DATA_DIRS = {
+    "POSTGRESQL": "/var/lib/postgresql/data",
+    "MYSQL": "/var/lib/mysql",
+    "MONGODB": "/data/db",
+    "REDIS": "/data",
+}
+
+
+def database_container(spec: ServiceSpec, service_id: uuid.UUID) -> None:
+    """Runtime settings of a container-mode database: credentials as the image expects them, a TCP
+    readiness probe on its port, and one persistent volume for its data."""
+    db = spec.database
+    assert db is not None
+    credentials = {
+        "POSTGRESQL": {"POSTGRES_USER": db.login, "POSTGRES_PASSWORD": db.password, "POSTGRES_DB": db.database_name},
+        "MYSQL": {
+            "MYSQL_ROOT_PASSWORD": db.password,
+            "MYSQL_USER": db.login,
+            "MYSQL_PASSWORD": db.password,
+            "MYSQL_DATABASE": db.database_name,
+        },
+        "MONGODB": {
+            "MONGO_INITDB_ROOT_USERNAME": db.login,
+            "MONGO_INITDB_ROOT_PASSWORD": db.password,
+            "MONGO_INITDB_DATABASE": db.database_name,
+        },
+        "REDIS": {"REDIS_PASSWORD": db.password},
+    }[db.type]
+    spec.env = dict(sorted({**spec.env, **credentials}.items()))
+    spec.secret_keys = sorted({*spec.secret_keys, *(k for k in credentials if "PASSWORD" in k)})
+    if db.type == "REDIS":
+        spec.arguments = ["redis-server", "--requirepass", db.password, "--appendonly", "yes"]
+    spec.readiness_probe = spec.readiness_probe or ProbeSpec(
+        kind="tcp", port=db.port, initial_delay_seconds=0, period_seconds=2, timeout_seconds=2, failure_threshold=90
+    )
+    spec.volumes = [
+        VolumeSpec(id=str(uuid.uuid5(service_id, "data")), mount_point=DATA_DIRS[db.type], size_gib=db.storage_gib)
+    ]
+
+
 def build_args(spec: ServiceSpec) -> dict[str, str]:
     """Variables given to the image build: every non-secret one (build arguments end up in the image's
     history, so secrets stay runtime-only)."""
@@ -147,6 +189,10 @@ async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> Se
         env=dict(sorted(resolved.env.items())),
         secret_keys=sorted(resolved.secret_keys),
         files=[SecretFile(key=k, path=p, content=c, is_secret=s) for k, p, c, s in resolved.files],
+        volumes=[
+            VolumeSpec(id=v["id"], mount_point=v["mount_point"], size_gib=v.get("size") or 10)
+            for v in (config.get("storage") if isinstance(config.get("storage"), list) else [])
+        ],  # a database's `storage` is its size in GiB: its volume is set below
     )
     if svc.kind == "APPLICATION":
         spec.git = await _git(
@@ -170,6 +216,7 @@ async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> Se
             database_name=config["database_name"],
             storage_gib=config.get("storage") or 10,
         )
+        database_container(spec, svc.id)
         spec.ports = spec.ports or [
             Port(
                 id=str(uuid.uuid5(svc.id, "db")),
