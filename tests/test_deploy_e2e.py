@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from slipway_stack.qovery_spec import check
 from slipway_stack.testing import RunningStack
 
 pytestmark = pytest.mark.stack
@@ -47,6 +48,26 @@ TERMINAL = {
     "RESTART_ERROR",
     "DELETE_ERROR",
 }
+
+
+def build_image(engine: httpx.Client, ref: str) -> None:
+    """A tiny HTTP server image built locally (no registry pull)."""
+    import io
+    import tarfile
+
+    dockerfile = (
+        b"FROM localhost/slipway-busybox:latest\nRUN mkdir -p /www && echo box > /www/index.html\n"
+        b'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+    )
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    r = engine.post(
+        "/build", params={"t": ref}, content=buf.getvalue(), headers={"Content-Type": "application/x-tar"}, timeout=300
+    )
+    assert r.status_code == 200 and engine.get(f"/images/{ref}/json").status_code == 200, r.text[-500:]
 
 
 def until(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "") -> Any:
@@ -102,6 +123,7 @@ class World:
 
     def setup(self) -> None:
         org = self.ok(self.api.post("/organization", json={"name": "deployers", "plan": "FREE"}), 201)
+        self.org = org["id"]
         project = self.ok(self.api.post(f"/organization/{org['id']}/project", json={"name": "shop"}))
         self.env = self.ok(self.api.post(f"/project/{project['id']}/environment", json={"name": "dev"}), 201)
         self.first = self.repo.commit(DOCKERFILE, "v1")
@@ -165,7 +187,10 @@ class World:
         return {c["Id"] for c in found if c.get("State") == "storage"}
 
     def containers(self) -> list[dict[str, Any]]:
-        filters = json.dumps({"label": [f"slipway.service-id={self.app['id']}"]})
+        return self.containers_of(self.app["id"])
+
+    def containers_of(self, service_id: str) -> list[dict[str, Any]]:
+        filters = json.dumps({"label": [f"slipway.service-id={service_id}"]})
         return list(self.engine.get("/containers/json", params={"all": "true", "filters": filters}).json())
 
 
@@ -212,7 +237,7 @@ def test_variable_change_rolls_out_without_a_failed_request(world: World) -> Non
                     r = client.get(f"{world.edge}/greeting.txt", headers={"Host": host})
                     (served if r.status_code == 200 else failures).append(r.text.strip() or str(r.status_code))
                 except httpx.HTTPError as exc:
-                    failures.append(repr(exc))
+                    failures.append(f"{time.time():.3f} {exc!r}")
 
     prober = threading.Thread(target=probe)
     prober.start()
@@ -267,6 +292,68 @@ def test_killing_the_deployer_mid_rollout_ends_in_a_terminal_state(world: World)
     assert final == "DEPLOYED"
     assert world.get().text.strip() == "v5"
     assert world.status()["state"] == "DEPLOYED"
+
+
+def test_deployer_operations_match_the_spec(world: World, spec: dict[str, Any]) -> None:
+    """Every deployer operation a client uses answers Qovery's codes and schemas (strict Go clients)."""
+    api, app, env = world.api, world.app["id"], world.env["id"]
+    check(spec, "getApplicationStatus", api.get(f"/application/{app}/status"))
+    check(spec, "getEnvironmentStatus", api.get(f"/environment/{env}/status"))
+    check(spec, "getEnvironmentStatuses", api.get(f"/environment/{env}/statuses"))
+    check(spec, "getEnvironmentStatusesWithStages", api.get(f"/environment/{env}/statusesWithStages"))
+    check(spec, "listEnvironmentDeploymentHistory", api.get(f"/environment/{env}/deploymentHistory"))
+    history = check(spec, "listEnvironmentDeploymentHistoryV2", api.get(f"/environment/{env}/deploymentHistoryV2"))
+    assert [h["identifier"]["execution_id"] for h in history["results"]] == sorted(
+        (h["identifier"]["execution_id"] for h in history["results"]), key=lambda e: -int(e.rsplit("-", 1)[1])
+    )
+    check(spec, "listApplicationDeploymentHistoryV2", api.get(f"/application/{app}/deploymentHistoryV2"))
+
+    # a container from a locally built image, through every action
+    registry = api.get(f"/organization/{world.org}/containerRegistry").json()["results"][0]
+    host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
+    build_image(world.engine, f"{host}/e2e-box:1")
+    body = {
+        "name": "box",
+        "registry_id": registry["id"],
+        "image_name": "e2e-box",
+        "tag": "1",
+        "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
+        "healthchecks": {
+            "readiness_probe": {
+                "type": {"tcp": {"port": 8080}},
+                "initial_delay_seconds": 0,
+                "period_seconds": 1,
+                "failure_threshold": 10,
+            }
+        },
+    }
+    box = world.ok(api.post(f"/environment/{env}/container", json=body), 201)["id"]
+    deployed = check(spec, "deployContainer", api.post(f"/container/{box}/deploy", json={"image_tag": "1"}))
+    assert world.wait_terminal(deployed["execution_id"]) == "DEPLOYED"
+    check(spec, "getContainerStatus", api.get(f"/container/{box}/status"))
+    check(spec, "listContainerDeploymentHistoryV2", api.get(f"/container/{box}/deploymentHistoryV2"))
+    bad = api.post(f"/container/{box}/deploy", json={})
+    assert bad.status_code == 400 and "image_tag" in bad.json()["detail"]
+    assert api.post(f"/application/{box}/deploy", json={"git_commit_id": world.first}).status_code == 404
+    for operation, verb, final in (
+        ("rebootContainer", "restart-service", "RESTARTED"),
+        ("stopContainer", "stop", "STOPPED"),
+        ("redeployContainer", "redeploy", "DEPLOYED"),
+    ):
+        queued = check(spec, operation, api.post(f"/container/{box}/{verb}"))
+        assert world.wait_terminal(queued["execution_id"]) == final, operation
+    every = {"containers": [{"id": box, "image_tag": "1"}]}
+    queued = check(spec, "deployAllServices", api.post(f"/environment/{env}/service/deploy", json=every))
+    assert queued["id"] == env
+    assert api.post(f"/environment/{env}/service/deploy", json={"containers": [{"id": app}]}).status_code == 400
+    conflict = api.post(f"/environment/{env}/service/deploy", json=every)
+    assert conflict.status_code in (202, 409)  # identical while still queued: 409
+    until(lambda: api.get(f"/environment/{env}/status").json()["state"] in TERMINAL, 120, "the queue to drain")
+    nothing = api.post(f"/environment/{env}/cancelDeployment", json={})
+    assert nothing.status_code == 409
+    removed = check(spec, "uninstallContainer", api.post(f"/container/{box}/uninstall", json={}))
+    assert world.wait_terminal(removed["execution_id"]) == "DELETED"
+    assert not [c for c in world.containers_of(box) if c["State"] == "running"]
 
 
 def test_the_readme_example_deploys_and_answers(stack: RunningStack) -> None:

@@ -1,4 +1,4 @@
-"""The Caddy edge against a real Caddy: route ids, in-place upstream switches, catch-all order, TLS policies."""
+"""The Caddy edge against a real Caddy: route ids, in-place switches, dynamic upstreams, catch-all order, TLS."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from deployer.edge import CaddyEdge, Route, is_public_domain, tls_policies
-from deployer.edge.caddy import ACME_POLICY_ID
+from deployer.edge.caddy import ACME_POLICY_ID, DynamicUpstreams
 
 
 @pytest.fixture
@@ -159,3 +159,42 @@ def test_public_domain_rules() -> None:
             "issuers": [{"module": "acme", "email": "ops@a.io"}, {"module": "zerossl", "email": "ops@a.io"}],
         }
     ]
+
+
+async def test_dynamic_upstreams_route_is_sent_once(caddy: CaddyEdge, edge, serve_app) -> None:  # type: ignore[no-untyped-def]
+    sid = f"edgetest-{uuid.uuid4().hex[:8]}"
+    host = f"{sid}.slipway.localhost"
+    dyn = DynamicUpstreams("e-nowhere.dns.podman", 8080, "127.0.0.1:9", "1s")
+    writes: list[str] = []
+    call = caddy._call
+
+    async def counting(method: str, path: str, body: object = None) -> object:
+        if method != "GET":
+            writes.append(f"{method} {path}")
+        return await call(method, path, body)
+
+    caddy._call = counting  # type: ignore[method-assign]
+    await caddy.set_service_routes(sid, [Route(host, dyn)])
+    (route,) = [r for r in await caddy.list_routes() if r.service_id == sid]
+    assert route.dynamic == dyn and route.upstreams == []
+    handler = (await call("GET", f"/id/{route.route_id}"))["handle"][0]
+    assert handler["dynamic_upstreams"]["name"] == "e-nowhere.dns.podman"
+    assert handler["dynamic_upstreams"]["resolver"] == {"addresses": ["127.0.0.1:9"]}
+
+    # the same route again (every rollout, every re-apply): no write, hence no Caddy reload
+    writes.clear()
+    await caddy.set_service_routes(sid, [Route(host, dyn)])
+    await caddy.ensure({sid: [Route(host, dyn)]})
+    assert writes == []
+
+    # a new port (or resolver) replaces the route; static upstreams replace the dynamic ones and back
+    moved = DynamicUpstreams("e-nowhere.dns.podman", 9090, "127.0.0.1:9", "1s")
+    await caddy.set_service_routes(sid, [Route(host, moved)])
+    assert writes == [f"PATCH /id/svc-{sid}-0"]
+    async with await upstream_app(serve_app, "static") as up:
+        await caddy.set_service_routes(sid, [(host, up.removeprefix("http://"))])
+        (route,) = [r for r in await caddy.list_routes() if r.service_id == sid]
+        assert route.dynamic is None and (await get(edge, host)).text == "static /"
+    await caddy.set_service_routes(sid, [Route(host, dyn)])
+    assert [r.dynamic for r in await caddy.list_routes() if r.service_id == sid] == [dyn]
+    await caddy.remove_service(sid)

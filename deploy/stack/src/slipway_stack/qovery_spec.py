@@ -33,7 +33,27 @@ def spec() -> dict[str, Any]:
     if path is None:
         assert os.environ.get("CI") != "true", "Qovery reference spec (../shared/qovery-api) missing in CI"
         pytest.skip("Qovery reference spec not beside the project (../shared/qovery-api)")
-    return yaml.safe_load(path.read_text())  # type: ignore[no-any-return]
+    return strict_one_of(yaml.safe_load(path.read_text()))
+
+
+def strict_one_of(node: Any) -> Any:
+    """Decode `oneOf` like Qovery's Go client does: its generated code tries each variant with a strict
+    decoder (unknown fields rejected), so a body matches one variant only. Plain JSON Schema would also
+    accept an application's `{commit, build_pod_name}` as the (all-optional) Helm variant and fail
+    `oneOf`; closing each object variant that lists its properties gives the client's reading."""
+    if isinstance(node, dict):
+        out = {k: strict_one_of(v) for k, v in node.items()}
+        if isinstance(out.get("oneOf"), list):
+            out["oneOf"] = [
+                {**v, "additionalProperties": False}
+                if isinstance(v, dict) and "properties" in v and "additionalProperties" not in v
+                else v
+                for v in out["oneOf"]
+            ]
+        return out
+    if isinstance(node, list):
+        return [strict_one_of(v) for v in node]
+    return node
 
 
 def operation(spec: dict[str, Any], operation_id: str) -> dict[str, Any]:

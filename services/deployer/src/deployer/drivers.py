@@ -48,6 +48,7 @@ class Drivers:
                 drain_seconds=self.settings.drain_seconds,
                 stop_timeout=self.settings.stop_timeout_seconds,
                 rollout_timeout=self.settings.rollout_timeout_seconds,
+                retain_replaced_seconds=self.settings.retain_replaced_seconds,
             )
         return self.cache[key]
 

@@ -555,6 +555,21 @@ async def environment_statuses(environment_id: uuid.UUID, request: Request, sess
     }
 
 
+def _stage_status(states: set[str]) -> str:
+    """StageStatusEnum from the states of the stage's services."""
+    if any(s.endswith("ERROR") for s in states):
+        return "ERROR"
+    if states and states <= {"CANCELED"}:
+        return "CANCELED"
+    if states and all(s.endswith("QUEUED") for s in states):
+        return "QUEUED"
+    if states & {"BUILDING", "DEPLOYING", "STOPPING", "RESTARTING", "DELETING", "CANCELING"}:
+        return "ONGOING"
+    if not states or states <= {"READY"}:
+        return "QUEUED"
+    return "DONE"
+
+
 @router.get("/environment/{environment_id}/statusesWithStages")
 async def environment_statuses_with_stages(
     environment_id: uuid.UUID, request: Request, session: SessionDep
@@ -563,7 +578,9 @@ async def environment_statuses_with_stages(
     stages = []
     for stage in sorted(state.stages, key=lambda s: s.deployment_order):
         grouped = await _statuses(session, state, stage.service_ids)
-        stages.append({"stage": {"id": stage.id, "name": stage.name, "status": "DONE"}, **grouped})
+        states = {st["state"] for group in grouped.values() for st in group}
+        stage_info = {"id": stage.id, "name": stage.name, "description": "", "status": _stage_status(states)}
+        stages.append({"stage": stage_info, **grouped})
     return {
         "environment": await _env_status(session, state),
         "stages": stages,

@@ -29,6 +29,9 @@ class DeployerSettings(ServiceSettings):
     edge_https_port: int = 443
     edge_acme_public_domains: bool = False  # real public domains get ACME certificates (else the internal CA)
     edge_acme_email: str | None = None
-    drain_seconds: float = 2.0  # old instances keep serving this long after the edge switched away from them
+    # old instances keep running this long after the edge switched away from them (≥ Caddy's 1 s re-resolve)
+    drain_seconds: float = 2.5
+    # replaced instances are stopped but kept this long (retired) so their logs stay readable
+    retain_replaced_seconds: float = 3600.0
     stop_timeout_seconds: int = 10
     rollout_timeout_seconds: float = 600.0

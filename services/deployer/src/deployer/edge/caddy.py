@@ -1,11 +1,14 @@
 """Caddy as the edge router: per-service reverse-proxy routes and TLS policies through Caddy's admin API.
 
 Every route the deployer owns carries an `@id` `svc-<service_id>-<n>` (one route per public host and path
-prefix; `n` numbers the service's hosts in sorted order). Routes are updated in place (`PATCH /id/<id>/…`),
-so switching a service from old to new containers is one config reload per route, in which Caddy keeps its
-listeners and finishes in-flight requests. Caveat: a config load may reset a TCP connection that has no
-response yet (observed with Caddy 2.11, fresh and idle keep-alive connections alike; caddyserver/caddy#3143),
-which clients see as a closed connection to retry. New routes go before any catch-all route.
+prefix; `n` numbers the service's hosts in sorted order). New routes go before any catch-all route. A route
+forwards either to
+- static upstreams (`ip:port` list, `Route(host, "ip:port")`): switching containers PATCHes the upstreams in
+  place, i.e. one config reload, and a reload may reset a TCP connection that has no response yet (Caddy 2.11,
+  fresh and idle keep-alive connections alike; caddyserver/caddy#3143); or
+- dynamic upstreams (`Route(host, DynamicUpstreams(name, port, resolver))`): Caddy resolves the name's A
+  records itself every `refresh`; who serves changes in DNS, the config never does (zero-failure rollouts).
+Identical routes are never re-sent, so a re-apply costs no reload.
 
 TLS: the stack starts Caddy with one catch-all automation policy using the internal CA. With
 `acme_public_domains` the edge keeps one more policy (`@id` `slipway-acme`, listed first) whose subjects are
@@ -33,11 +36,23 @@ class EdgeError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class DynamicUpstreams:
+    """Upstreams Caddy looks up itself: the A records of `name`, asked of `resolver` (`ip:port`) at most every
+    `refresh`, each dialed on `port`."""
+
+    name: str
+    port: int
+    resolver: str
+    refresh: str = "1s"
+
+
+@dataclass(frozen=True)
 class Route:
-    """One public host (optionally under a path prefix) forwarded to one upstream `ip:port`."""
+    """One public host (optionally under a path prefix) forwarded to one upstream `ip:port`, or to dynamic
+    upstreams (then the only upstream of its host)."""
 
     host: str
-    upstream: str
+    upstream: str | DynamicUpstreams
     path_prefix: str | None = None
 
 
@@ -53,6 +68,7 @@ class EdgeRoute:
     host: str
     upstreams: list[str] = field(default_factory=list)
     path_prefix: str | None = None
+    dynamic: DynamicUpstreams | None = None
 
 
 def route_id(service_id: str, n: int) -> str:
@@ -91,15 +107,21 @@ def tls_policies(public_hosts: Sequence[str], email: str | None = None) -> list[
     return [policy]
 
 
-def _normalize(routes: Sequence[RouteLike], path_prefix: str | None) -> dict[tuple[str, str | None], list[str]]:
-    """(host, path prefix) → upstreams, in a stable order."""
-    grouped: dict[tuple[str, str | None], list[str]] = {}
+Target = list[str] | DynamicUpstreams  # static `ip:port` upstreams, or dynamic ones
+
+
+def _normalize(routes: Sequence[RouteLike], path_prefix: str | None) -> dict[tuple[str, str | None], Target]:
+    """(host, path prefix) → upstreams, in a stable order (dynamic upstreams win over static ones)."""
+    grouped: dict[tuple[str, str | None], Target] = {}
     for item in routes:
         route = item if isinstance(item, Route) else Route(item[0], item[1], path_prefix)
         prefix = _clean_prefix(route.path_prefix if isinstance(item, Route) else path_prefix)
-        upstreams = grouped.setdefault((route.host.lower(), prefix), [])
-        if route.upstream not in upstreams:
-            upstreams.append(route.upstream)
+        key = (route.host.lower(), prefix)
+        have = grouped.setdefault(key, [])
+        if isinstance(route.upstream, DynamicUpstreams):
+            grouped[key] = route.upstream
+        elif isinstance(have, list) and route.upstream not in have:
+            have.append(route.upstream)
     return {key: grouped[key] for key in sorted(grouped, key=lambda k: (k[0], k[1] or ""))}
 
 
@@ -109,28 +131,32 @@ def _clean_prefix(prefix: str | None) -> str | None:
     return "/" + prefix.strip("/")
 
 
-def _route_json(rid: str, host: str, prefix: str | None, upstreams: list[str]) -> dict[str, Any]:
+def _route_json(rid: str, host: str, prefix: str | None, target: Target) -> dict[str, Any]:
     match: dict[str, Any] = {"host": [host]}
     if prefix:
         match["path"] = [prefix, prefix + "/*"]
-    return {
-        "@id": rid,
-        "match": [match],
-        "handle": [
-            {
-                "handler": "reverse_proxy",
-                "upstreams": [{"dial": u} for u in upstreams],
-                # retry another upstream (or the same one briefly) when a dial fails: a container that
-                # just stopped never turns into an error for the client
-                "load_balancing": {
-                    "selection_policy": {"policy": "round_robin"},
-                    "try_duration": "5s",
-                    "try_interval": "100ms",
-                },
-            }
-        ],
-        "terminal": True,
+    handler: dict[str, Any] = {"handler": "reverse_proxy"}
+    if isinstance(target, DynamicUpstreams):
+        handler["dynamic_upstreams"] = {
+            "source": "a",
+            "name": target.name,
+            "port": str(target.port),
+            "refresh": target.refresh,
+            "resolver": {"addresses": [target.resolver]},
+            "versions": {"ipv4": True},
+        }
+        # an address that just left the name (cached up to `refresh`) no longer exists: fail its dial fast
+        handler["transport"] = {"protocol": "http", "dial_timeout": "1s"}
+    else:
+        handler["upstreams"] = [{"dial": u} for u in target]
+    # retry another upstream (or the same one briefly) when a dial fails: a container that just stopped
+    # never turns into an error for the client
+    handler["load_balancing"] = {
+        "selection_policy": {"policy": "round_robin"},
+        "try_duration": "5s",
+        "try_interval": "100ms",
     }
+    return {"@id": rid, "match": [match], "handle": [handler], "terminal": True}
 
 
 def _parse_route(raw: Any) -> EdgeRoute | None:
@@ -145,7 +171,18 @@ def _parse_route(raw: Any) -> EdgeRoute | None:
     paths = match.get("path") or []
     handle = (raw.get("handle") or [{}])[0]
     upstreams = [u.get("dial", "") for u in handle.get("upstreams") or []]
-    return EdgeRoute(rid, service_id, hosts[0], upstreams, paths[0] if paths else None)
+    return EdgeRoute(rid, service_id, hosts[0], upstreams, paths[0] if paths else None, _parse_dynamic(handle))
+
+
+def _parse_dynamic(handle: dict[str, Any]) -> DynamicUpstreams | None:
+    dyn = handle.get("dynamic_upstreams")
+    if not isinstance(dyn, dict) or dyn.get("source") != "a":
+        return None
+    try:
+        resolver = ((dyn.get("resolver") or {}).get("addresses") or [""])[0]
+        return DynamicUpstreams(str(dyn["name"]), int(dyn["port"]), str(resolver), str(dyn.get("refresh") or ""))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class CaddyEdge:
@@ -229,23 +266,28 @@ class CaddyEdge:
     ) -> list[str]:
         """Create or replace the service's routes; `(host, upstream)` pairs sharing a host are load-balanced.
 
-        An existing route whose host is unchanged only gets its upstreams replaced in place. Returns the ids.
+        An unchanged route is left alone (no reload); a static route whose host is unchanged only gets its
+        upstreams replaced in place. Returns the ids.
         """
         desired = _normalize(routes, path_prefix)
         async with self._lock:
             current = {r.route_id: r for r in await self.list_routes() if r.service_id == service_id}
             ids: list[str] = []
-            for n, ((host, prefix), upstreams) in enumerate(desired.items()):
+            for n, ((host, prefix), target) in enumerate(desired.items()):
                 rid = route_id(service_id, n)
                 ids.append(rid)
                 have = current.pop(rid, None)
                 if have is None:
-                    await self._insert(_route_json(rid, host, prefix, upstreams), at_start=prefix is not None)
-                elif have.host == host and have.path_prefix == prefix:
-                    if have.upstreams != upstreams:
-                        await self._call("PATCH", f"/id/{rid}/handle/0/upstreams", [{"dial": u} for u in upstreams])
-                else:
-                    await self._call("PATCH", f"/id/{rid}", _route_json(rid, host, prefix, upstreams))
+                    await self._insert(_route_json(rid, host, prefix, target), at_start=prefix is not None)
+                elif have.host != host or have.path_prefix != prefix:
+                    await self._call("PATCH", f"/id/{rid}", _route_json(rid, host, prefix, target))
+                elif isinstance(target, DynamicUpstreams):
+                    if have.dynamic != target or have.upstreams:
+                        await self._call("PATCH", f"/id/{rid}", _route_json(rid, host, prefix, target))
+                elif have.dynamic is not None:
+                    await self._call("PATCH", f"/id/{rid}", _route_json(rid, host, prefix, target))
+                elif have.upstreams != target:
+                    await self._call("PATCH", f"/id/{rid}/handle/0/upstreams", [{"dial": u} for u in target])
             for rid in current:
                 await self._call("DELETE", f"/id/{rid}")
             await self._sync_tls()

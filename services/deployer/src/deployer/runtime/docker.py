@@ -1,10 +1,23 @@
 """The docker-engine runtime driver: services as labelled containers on a network per environment (aiodocker).
 
 Works against Docker or Podman's Docker-compatible API. A rollout starts the new instances next to the old
-ones, waits for readiness (probes run by the deployer), switches the Caddy edge routes, drains, then removes
-the old instances; a failed rollout removes only what it started. Everything the driver needs to find again
-(service, deployment, spec hash, image, public routes) is in container labels, so a restarted deployer adopts
-what runs (`list_services`, `adopt`).
+ones, waits for readiness (probes run by the deployer), moves the edge to them, drains, then stops the old
+instances and keeps them `retain_replaced_seconds` as *retired* (renamed `<name>--retired-<epoch ms>`: labels
+are immutable) so their logs stay readable; a failed rollout removes only what it started.
+
+The edge has two modes, chosen from `GET /version`:
+- dynamic (Podman Engine): each environment has a second network, `slipway-<env>-edge`, and only READY
+  instances join it, under the alias `e-<service id>`. Caddy's route (created once; re-sent only when hosts,
+  port or path change) resolves `<alias>.dns.podman` through aardvark-dns on the edge network's gateway
+  (reachable from the host) every second. A rollout connects the new instances, waits until Caddy has resolved
+  them, takes the old ones out of the alias (reconnected with the same address, so what Caddy still sends them
+  arrives), drains and stops them: Caddy's config never changes, so no reload can reset a client connection.
+  Limit: aardvark-dns answers `<name>.dns.podman` per network, so inside a public instance (edge nameserver
+  first) only bare names of other services resolve (what applications use, after the search-domain NXDOMAIN).
+- static (Docker Engine, whose embedded DNS is not reachable from the host): the route's `ip:port` upstreams
+  are PATCHed through the admin API, i.e. one Caddy reload per switch (may reset a pending connection).
+Everything the driver needs to find again (service, deployment, spec hash, image, public routes) is in
+container labels and network membership, so a restarted deployer adopts what runs (`list_services`, `adopt`).
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,10 +36,12 @@ from typing import Any
 import aiodocker
 import httpx
 from aiodocker.exceptions import DockerError
+from aiodocker.networks import DockerNetwork
 
-from deployer.edge.caddy import CaddyEdge, EdgeError, Route
+from deployer.edge.caddy import CaddyEdge, DynamicUpstreams, EdgeError, Route
 from deployer.runtime import spec as S
 from deployer.runtime.base import Applied, InstanceStatus, LogLine, LogSink, RolloutFailed, ServiceStatus
+from deployer.runtime.dnsquery import wait_for_answer
 from deployer.runtime.probes import LivenessWatcher, ProbeFailed, ProbeTarget, wait_ready
 from slipway.desired import DesiredState, ServiceSpec
 
@@ -34,6 +49,9 @@ log = logging.getLogger(__name__)
 
 STOPPED_EXIT_CODES = {0, 143, 137}  # exit codes of a container stopped on purpose (SIGTERM, then SIGKILL)
 TAIL_LINES = 20
+EDGE_REFRESH = "1s"  # how often Caddy re-resolves a service's edge alias
+DNS_CONVERGE_SECONDS = 15.0  # aardvark-dns reloads after each connect/disconnect; slower under load
+EDGE_SETTLE_SECONDS = 1.5  # > EDGE_REFRESH: after it, Caddy has resolved newly connected instances
 
 
 @dataclass
@@ -44,7 +62,10 @@ class Instance:
     name: str
     labels: dict[str, str]
     state: str  # created running paused restarting exited dead
-    ip: str | None = None
+    ip: str | None = None  # on the environment's internal network (else any)
+    networks: dict[str, str] = field(default_factory=dict)  # network name → IP address
+    macs: dict[str, str] = field(default_factory=dict)  # network name → MAC address
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # network name → DNS aliases
     exit_code: int = 0
     restart_count: int = 0
     started_at_ms: int | None = None
@@ -58,6 +79,15 @@ class Instance:
     def running(self) -> bool:
         return self.state == "running"
 
+    @property
+    def pod_name(self) -> str:
+        """The name the instance was created with (a retired one is renamed)."""
+        return S.parse_retired(self.name)[0]
+
+    @property
+    def retired_at_ms(self) -> int | None:
+        return S.parse_retired(self.name)[1]
+
 
 @dataclass
 class RunningService:
@@ -70,7 +100,8 @@ class RunningService:
     image: str | None
     kind: str | None
     routes: list[S.PublicRoute] = field(default_factory=list)
-    instances: list[Instance] = field(default_factory=list)
+    instances: list[Instance] = field(default_factory=list)  # live ones (running or stopped), not retired
+    retired: list[Instance] = field(default_factory=list)
 
 
 class DockerEngineDriver:
@@ -81,16 +112,24 @@ class DockerEngineDriver:
         docker_host: str | None,
         edge: CaddyEdge | None,
         *,
-        drain_seconds: float = 2.0,
+        drain_seconds: float = 2.5,
         stop_timeout: int = 10,
         rollout_timeout: float = 600.0,
         job_timeout: float = 3600.0,
         extra_labels: dict[str, str] | None = None,
         log_discovery_seconds: float = 2.0,
+        retain_replaced_seconds: float = 3600.0,
+        edge_mode: str = "auto",  # auto (dynamic on Podman, else static) | dynamic | static
     ) -> None:
+        if edge_mode not in ("auto", "dynamic", "static"):
+            raise ValueError(f"edge_mode must be auto, dynamic or static, not {edge_mode!r}")
         self.docker_host = docker_host
         self.edge = edge
         self.drain_seconds = drain_seconds
+        self.retain_replaced_seconds = retain_replaced_seconds
+        self.edge_mode = edge_mode
+        self._dynamic: bool | None = None if edge_mode == "auto" else edge_mode == "dynamic"
+        self._gateways: dict[str, str] = {}  # edge network name → gateway IP (aardvark-dns listens there)
         self.stop_timeout = stop_timeout
         self.rollout_timeout = rollout_timeout
         self.job_timeout = job_timeout
@@ -124,7 +163,11 @@ class DockerEngineDriver:
         return sorted(instances, key=lambda i: (i.labels.get(S.L_INSTANCE, ""), i.name))
 
     async def _service_instances(self, environment_id: str, service_id: str) -> list[Instance]:
+        """Every container of the service, retired ones included."""
         return await self._list(**{S.L_ENV: environment_id, S.L_SERVICE: service_id})
+
+    async def _live_instances(self, environment_id: str, service_id: str) -> list[Instance]:
+        return _live(await self._service_instances(environment_id, service_id))
 
     async def _inspect(self, container_id: str) -> Instance:
         return _instance(await self.docker.containers.container(container_id).show())
@@ -167,8 +210,47 @@ class DockerEngineDriver:
         except DockerError as exc:
             raise RolloutFailed(f"cannot pull image {image}: {exc.message}") from exc
 
-    async def _ensure_network(self, state: DesiredState) -> str:
-        name = S.network_name(state.environment_id)
+    async def _retire(self, environment_id: str, instances: list[Instance]) -> None:
+        """Stop replaced instances and keep them (renamed as retired, off the edge network) for their logs;
+        removed when nothing is kept."""
+        retired_at = int(time.time() * 1000)
+
+        async def one(inst: Instance) -> None:
+            container = self.docker.containers.container(inst.id)
+            with contextlib.suppress(DockerError):
+                if inst.running:
+                    await container.stop(t=self.stop_timeout)
+            await self._edge_disconnect(environment_id, [inst])
+            if self.retain_replaced_seconds > 0:
+                try:
+                    if inst.retired_at_ms is None:
+                        await container.rename(S.retired_name(inst.name, retired_at))
+                    return
+                except DockerError as exc:
+                    log.warning("could not retire %s, removing it: %s", inst.name, exc.message)
+            with contextlib.suppress(DockerError):
+                await container.delete(force=True)
+
+        await asyncio.gather(*(one(i) for i in instances))
+
+    async def _prune_retired(self, instances: list[Instance]) -> None:
+        """Remove retired instances older than `retain_replaced_seconds`."""
+        cutoff = time.time() * 1000 - self.retain_replaced_seconds * 1000
+        await self._remove([i for i in instances if i.retired_at_ms is not None and i.retired_at_ms <= cutoff])
+
+    async def _dynamic_edge(self) -> bool:
+        """Dynamic upstreams need aardvark-dns (Podman); Docker's embedded DNS is not reachable from the host."""
+        if self._dynamic is None:
+            try:
+                version = await self.docker.version()
+            except DockerError:
+                return False  # asked again next time
+            components = version.get("Components") or []
+            self._dynamic = any(str(c.get("Name", "")) == "Podman Engine" for c in components)
+        return self._dynamic
+
+    async def _ensure_network(self, state: DesiredState, name: str | None = None) -> str:
+        name = name or S.network_name(state.environment_id)
         async with self._network_lock:
             try:
                 await self.docker.networks.get(name)
@@ -190,9 +272,83 @@ class DockerEngineDriver:
         async with self._network_lock:
             if await self._list(**{S.L_ENV: environment_id}):
                 return
-            with contextlib.suppress(DockerError):  # already gone, or an unmanaged container still uses it
-                network = await self.docker.networks.get(S.network_name(environment_id))
-                await network.delete()
+            for name in (S.edge_network_name(environment_id), S.network_name(environment_id)):
+                self._gateways.pop(name, None)
+                with contextlib.suppress(DockerError):  # already gone, or an unmanaged container still uses it
+                    network = await self.docker.networks.get(name)
+                    await network.delete()
+
+    async def _edge_gateway(self, environment_id: str) -> str | None:
+        """The edge network's gateway IP: where aardvark-dns answers for it (None when there is no network)."""
+        name = S.edge_network_name(environment_id)
+        if name not in self._gateways:
+            try:
+                info = await (await self.docker.networks.get(name)).show()
+            except DockerError:
+                return None
+            configs = (info.get("IPAM") or {}).get("Config") or []
+            gateway = next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), None)
+            if gateway is None:
+                return None
+            self._gateways[name] = str(gateway)
+        return self._gateways[name]
+
+    async def _edge_connect(self, environment_id: str, service_id: str, instances: list[Instance]) -> None:
+        """Put READY instances behind the service's edge alias (Caddy sees them within EDGE_REFRESH)."""
+        name, alias = S.edge_network_name(environment_id), S.edge_alias(service_id)
+        network = DockerNetwork(self.docker, name)
+        for inst in instances:
+            if alias in inst.aliases.get(name, []):
+                continue
+            if name in inst.networks:  # connected without the alias (left over from an interrupted rollout)
+                await network.disconnect({"Container": inst.id})
+            await network.connect({"Container": inst.id, "EndpointConfig": {"Aliases": [alias]}})
+        # aardvark-dns reloads asynchronously: go on only once it answers the new addresses
+        addresses = {(await self._inspect(i.id)).networks.get(name) for i in instances}
+        await self._await_dns(environment_id, service_id, lambda found: {a for a in addresses if a} <= found)
+
+    async def _edge_unalias(self, environment_id: str, instances: list[Instance]) -> None:
+        """Take instances out of the edge alias but keep their edge address (same IP and MAC, reconnected without
+        the alias): Caddy stops choosing them within EDGE_REFRESH, and what it still sends them meanwhile (cached
+        addresses, in-flight requests, pooled connections) reaches them. Without the address, such a request hangs."""
+        name = S.edge_network_name(environment_id)
+        network = DockerNetwork(self.docker, name)
+
+        async def one(inst: Instance) -> None:
+            with contextlib.suppress(DockerError):  # already gone
+                await network.disconnect({"Container": inst.id})
+            endpoint: dict[str, Any] = {"Aliases": [], "IPAMConfig": {"IPv4Address": inst.networks[name]}}
+            if inst.macs.get(name):
+                endpoint["MacAddress"] = inst.macs[name]
+            try:
+                await network.connect({"Container": inst.id, "EndpointConfig": endpoint})
+            except DockerError as exc:  # e.g. the address was taken meanwhile: it just leaves the edge
+                log.warning("could not keep %s's edge address while it drains: %s", inst.name, exc.message)
+
+        leaving = [i for i in instances if i.networks.get(name)]
+        await asyncio.gather(*(one(i) for i in leaving))
+        if leaving:  # on only once the alias no longer answers their addresses
+            gone = {i.networks[name] for i in leaving}
+            await self._await_dns(environment_id, leaving[0].service_id, lambda found: not (gone & found))
+
+    async def _await_dns(self, environment_id: str, service_id: str, done: Callable[[set[str]], bool]) -> None:
+        gateway = await self._edge_gateway(environment_id)
+        if gateway is None:
+            return
+        name = f"{S.edge_alias(service_id)}.dns.podman"
+        if not await wait_for_answer(gateway, name, done, timeout=DNS_CONVERGE_SECONDS):
+            log.warning("the edge DNS did not converge for %s within %ss", name, DNS_CONVERGE_SECONDS)
+
+    async def _edge_disconnect(self, environment_id: str, instances: list[Instance]) -> None:
+        """Take instances off the edge network (alias and address)."""
+        name = S.edge_network_name(environment_id)
+        network = DockerNetwork(self.docker, name)
+
+        async def one(inst: Instance) -> None:
+            with contextlib.suppress(DockerError):  # already gone
+                await network.disconnect({"Container": inst.id})
+
+        await asyncio.gather(*(one(i) for i in instances if name in i.networks))
 
     def _target(self, inst: Instance) -> ProbeTarget:
         async def alive() -> str | None:
@@ -237,18 +393,26 @@ class DockerEngineDriver:
             digest = S.spec_hash(service, image, image_id, routes)
             if service.kind == "JOB":
                 return await self._run_job(state, service, image, deployment_id, digest, log)
-            current = await self._service_instances(state.environment_id, service.id)
+            everything = await self._service_instances(state.environment_id, service.id)
+            await self._prune_retired(everything)
+            current = _live(everything)
             want = max(service.min_running_instances, 1)
             if (
                 len(current) == want
                 and all(i.running and i.labels.get(S.L_HASH) == digest for i in current)
                 and not any(i.id in self._starting for i in current)
             ):
-                await self._route(service.id, current, routes)  # no-op unless the edge lost its routes
+                if routes and await self._uses_edge_network():  # no-op unless an instance left the edge network
+                    await self._ensure_network(state, S.edge_network_name(state.environment_id))
+                    await self._edge_connect(state.environment_id, service.id, current)
+                await self._route(state.environment_id, service.id, current, routes)  # no-op unless edge lost them
                 await self._watch(state.environment_id, service)
                 await log(f"{service.name}: {want} instance(s) already run this version")
                 return Applied(False, [i.id for i in current], self._urls(routes))
             return await self._rollout(state, service, image, deployment_id, digest, routes, current, log)
+
+    async def _uses_edge_network(self) -> bool:
+        return self.edge is not None and await self._dynamic_edge()
 
     async def _rollout(
         self,
@@ -262,9 +426,14 @@ class DockerEngineDriver:
         sink: LogSink,
     ) -> Applied:
         network = await self._ensure_network(state)
+        dynamic = bool(routes) and await self._uses_edge_network()
+        if dynamic:
+            await self._ensure_network(state, S.edge_network_name(state.environment_id))
         count = max(service.min_running_instances, 1)
         await sink(f"{service.name}: starting {count} instance(s) of {image}")
         new: list[Instance] = []
+        old = [i for i in current if i.retired_at_ms is None]
+        edge_network = S.edge_network_name(state.environment_id)
         try:
             for n in range(count):
                 new.append(await self._start_instance(state, service, image, deployment_id, digest, routes, n, network))
@@ -275,8 +444,14 @@ class DockerEngineDriver:
             await _all([wait_ready(probe, self._target(i), self._http, self.rollout_timeout, 1.0) for i in new])
             new = [await self._inspect(i.id) for i in new]
             await sink(f"{service.name}: {len(new)} instance(s) ready")
-            if routes and self.edge is not None:
-                await self._route(service.id, new, routes)
+            if dynamic:
+                await self._edge_connect(state.environment_id, service.id, new)
+                await self._route(state.environment_id, service.id, new, routes)  # unchanged: not re-sent
+                if any(edge_network in i.networks for i in old):
+                    await asyncio.sleep(EDGE_SETTLE_SECONDS)  # Caddy resolves the new ones next to the old ones
+                await sink(f"{service.name}: new instance(s) joined the edge")
+            elif routes and self.edge is not None:
+                await self._route(state.environment_id, service.id, new, routes)
                 await sink(f"{service.name}: edge routes switched to the new instance(s)")
         except BaseException as exc:
             tails = await self._tails(new)
@@ -289,13 +464,21 @@ class DockerEngineDriver:
             raise
         finally:
             self._starting.difference_update(i.id for i in new)
-        old = [i for i in current if i.id not in {n.id for n in new}]
+        if not routes and self.edge is not None:
+            await self.edge.remove_service(service.id)  # no longer public
         if old:
-            if any(i.running for i in old) and routes and self.edge is not None and self.drain_seconds > 0:
+            on_edge = [i for i in old if edge_network in i.networks]
+            if on_edge:
+                await self._edge_unalias(state.environment_id, on_edge)
+                await sink(f"{service.name}: previous instance(s) left the edge")
+            if any(i.running for i in old) and (on_edge or routes) and self.edge is not None and self.drain_seconds > 0:
                 await sink(f"{service.name}: draining the previous instance(s) for {self.drain_seconds:g}s")
-                await asyncio.sleep(self.drain_seconds)  # requests already proxied to them finish
-            await self._remove(old)
-            await sink(f"{service.name}: removed {len(old)} previous instance(s)")
+                await asyncio.sleep(self.drain_seconds)  # Caddy's cached addresses expire, in-flight requests end
+            await self._retire(state.environment_id, old)
+            kept = (
+                f", kept {self.retain_replaced_seconds:g}s for their logs" if self.retain_replaced_seconds > 0 else ""
+            )
+            await sink(f"{service.name}: stopped {len(old)} previous instance(s){kept}")
         await self._watch(state.environment_id, service)
         return Applied(True, [i.id for i in new], self._urls(routes))
 
@@ -345,14 +528,32 @@ class DockerEngineDriver:
         await sink(f"{service.name}: job completed")
         return Applied(True, [inst.id])
 
-    async def _route(self, service_id: str, instances: list[Instance], routes: list[S.PublicRoute]) -> None:
+    async def _route(
+        self, environment_id: str, service_id: str, instances: list[Instance], routes: list[S.PublicRoute]
+    ) -> None:
         if self.edge is None:
             return
         if not routes:
             await self.edge.remove_service(service_id)
             return
-        pairs = [Route(r.host, f"{i.ip}:{r.port}", r.path_prefix) for r in routes for i in instances if i.ip]
+        if await self._dynamic_edge():
+            pairs = await self._dynamic_routes(environment_id, service_id, routes)
+            if pairs is None:
+                raise EdgeError(f"edge network {S.edge_network_name(environment_id)} has no gateway address")
+        else:
+            pairs = [Route(r.host, f"{i.ip}:{r.port}", r.path_prefix) for r in routes for i in instances if i.ip]
         await self.edge.set_service_routes(service_id, pairs)
+
+    async def _dynamic_routes(
+        self, environment_id: str, service_id: str, routes: list[S.PublicRoute]
+    ) -> list[Route] | None:
+        gateway = await self._edge_gateway(environment_id)
+        if gateway is None:
+            return None
+        name = f"{S.edge_alias(service_id)}.dns.podman"
+        return [
+            Route(r.host, DynamicUpstreams(name, r.port, f"{gateway}:53", EDGE_REFRESH), r.path_prefix) for r in routes
+        ]
 
     def _urls(self, routes: list[S.PublicRoute]) -> list[str]:
         if self.edge is None:
@@ -394,9 +595,10 @@ class DockerEngineDriver:
         """Take the service off the edge and stop its containers (kept for logs; a later apply starts fresh)."""
         async with self._lock(service.id):
             await self._unwatch(service.id)
+            instances = await self._live_instances(state.environment_id, service.id)
+            await self._edge_disconnect(state.environment_id, instances)
             if self.edge is not None:
                 await self.edge.remove_service(service.id)
-            instances = await self._service_instances(state.environment_id, service.id)
 
             async def one(inst: Instance) -> None:
                 with contextlib.suppress(DockerError):
@@ -408,7 +610,9 @@ class DockerEngineDriver:
     async def restart(self, state: DesiredState, service: ServiceSpec, log: LogSink) -> None:
         """Replace every instance by a fresh one of the same image and deployment (zero downtime)."""
         async with self._lock(service.id):
-            current = await self._service_instances(state.environment_id, service.id)
+            everything = await self._service_instances(state.environment_id, service.id)
+            await self._prune_retired(everything)
+            current = _live(everything)
             if not current:
                 raise RolloutFailed(f"{service.name}: nothing to restart (never deployed, or deleted)")
             newest = current[-1].labels
@@ -429,7 +633,8 @@ class DockerEngineDriver:
             await self._unwatch(service_id)
             if self.edge is not None:
                 await self.edge.remove_service(service_id)
-            instances = await self._service_instances(environment_id, service_id)
+            instances = await self._service_instances(environment_id, service_id)  # retired ones too
+            await self._edge_disconnect(environment_id, instances)
             await self._remove(instances)
             await log(f"removed {len(instances)} container(s)")
         self._locks.pop(service_id, None)
@@ -447,13 +652,13 @@ class DockerEngineDriver:
     # -- status, logs ---------------------------------------------------------------------------------------
     async def status(self, environment_id: str) -> list[ServiceStatus]:
         by_service: dict[str, list[Instance]] = {}
-        for inst in await self._list(**{S.L_ENV: environment_id}):
+        for inst in _live(await self._list(**{S.L_ENV: environment_id})):
             by_service.setdefault(inst.service_id, []).append(inst)
         result = []
         for service_id, instances in sorted(by_service.items()):
             rows = [
                 InstanceStatus(
-                    name=i.name,
+                    name=i.pod_name,
                     state=self._instance_state(i),
                     restart_count=i.restart_count,
                     started_at_ms=i.started_at_ms,
@@ -482,8 +687,9 @@ class DockerEngineDriver:
     async def follow_logs(
         self, environment_id: str, service_id: str, since_ms: int | None = None, follow: bool = True
     ) -> AsyncIterator[LogLine]:
-        """stdout and stderr of every instance, timestamped; with `follow`, new instances (rollouts) join."""
-        instances = await self._service_instances(environment_id, service_id)
+        """stdout and stderr of every instance, timestamped; with `follow`, new instances (rollouts) join.
+        Retired instances are included when `since_ms` reaches back into their life."""
+        instances = [i for i in await self._service_instances(environment_id, service_id) if _shows(i, since_ms)]
         if not follow:
             lines: list[LogLine] = []
             for inst in instances:
@@ -512,7 +718,7 @@ class DockerEngineDriver:
                 await asyncio.sleep(self.log_discovery_seconds)
                 with contextlib.suppress(DockerError):
                     for inst in await self._service_instances(environment_id, service_id):
-                        if inst.id not in tasks:
+                        if inst.id not in tasks and _shows(inst, since_ms):
                             tail(inst, since_ms)
 
         discovery = asyncio.create_task(discover())
@@ -550,7 +756,8 @@ class DockerEngineDriver:
             grouped.setdefault(inst.service_id, []).append(inst)
         services = []
         for service_id, instances in grouped.items():
-            newest = max(instances, key=lambda i: i.started_at_ms or 0).labels
+            live = _live(instances)
+            newest = max(live or instances, key=lambda i: i.started_at_ms or 0).labels
             services.append(
                 RunningService(
                     service_id=service_id,
@@ -560,23 +767,34 @@ class DockerEngineDriver:
                     image=newest.get(S.L_IMAGE),
                     kind=newest.get(S.L_KIND),
                     routes=S.decode_routes(newest.get(S.L_ROUTES)),
-                    instances=instances,
+                    instances=live,
+                    retired=[i for i in instances if i.retired_at_ms is not None],
                 )
             )
         return services
 
     async def adopt(self, environment_id: str | None = None, prune: bool = False) -> list[RunningService]:
         """Re-apply the edge routes of what runs (after a deployer or Caddy restart); with `prune` (and no
-        environment filter), routes of services that no longer run are removed."""
+        environment filter), routes of services that no longer run are removed. Dynamic routes come from the
+        labels and the edge network's gateway; which instances serve is the edge network's membership."""
         services = await self.list_services(environment_id)
         if self.edge is not None:
+            dynamic = await self._dynamic_edge()
             wanted: dict[str, list[Route]] = {}
             for svc in services:
                 running = [i for i in svc.instances if i.running and i.labels.get(S.L_HASH) == svc.spec_hash]
-                if running and svc.routes:
-                    wanted[svc.service_id] = [
-                        Route(r.host, f"{i.ip}:{r.port}", r.path_prefix) for r in svc.routes for i in running if i.ip
-                    ]
+                if not running or not svc.routes:
+                    continue
+                if dynamic:
+                    edge_network = S.edge_network_name(svc.environment_id)
+                    if any(edge_network in i.networks for i in svc.instances):
+                        pairs = await self._dynamic_routes(svc.environment_id, svc.service_id, svc.routes)
+                        if pairs:
+                            wanted[svc.service_id] = pairs
+                    continue
+                wanted[svc.service_id] = [
+                    Route(r.host, f"{i.ip}:{r.port}", r.path_prefix) for r in svc.routes for i in running if i.ip
+                ]
             await self.edge.ensure(wanted, prune=prune and environment_id is None)
         return services
 
@@ -600,14 +818,22 @@ def _image_ref(service: ServiceSpec) -> str | None:
 
 def _instance(info: dict[str, Any]) -> Instance:
     state = info.get("State") or {}
-    networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
-    ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    attached = (info.get("NetworkSettings") or {}).get("Networks") or {}
+    networks = {str(name): str(n.get("IPAddress") or "") for name, n in attached.items()}
+    macs = {str(name): str(n["MacAddress"]) for name, n in attached.items() if n.get("MacAddress")}
+    aliases = {str(name): [str(a) for a in n.get("Aliases") or []] for name, n in attached.items()}
+    internal = S.network_name(labels.get(S.L_ENV, ""))
+    ip = networks.get(internal) or next((a for a in networks.values() if a), None)
     return Instance(
         id=info["Id"],
         name=str(info.get("Name", "")).lstrip("/"),
-        labels=(info.get("Config") or {}).get("Labels") or {},
+        labels=labels,
         state=str(state.get("Status", "unknown")),
         ip=ip,
+        networks=networks,
+        macs=macs,
+        aliases=aliases,
         exit_code=int(state.get("ExitCode") or 0),
         restart_count=int(info.get("RestartCount") or 0),
         started_at_ms=_parse_ms(state.get("StartedAt")),
@@ -649,8 +875,8 @@ def _parse_lines(inst: Instance, stream: str, text: str, since_ms: int | None) -
         lines.append(
             LogLine(
                 service_id=inst.service_id,
-                pod_name=inst.name,
-                container_name=inst.name,
+                pod_name=inst.pod_name,
+                container_name=inst.pod_name,
                 deployment_id=inst.labels.get(S.L_DEPLOYMENT),
                 stream=stream,
                 timestamp_ms=ts,
@@ -658,6 +884,17 @@ def _parse_lines(inst: Instance, stream: str, text: str, since_ms: int | None) -
             )
         )
     return lines
+
+
+def _live(instances: list[Instance]) -> list[Instance]:
+    """The instances that count (running or stopped), not the retired ones kept for their logs."""
+    return [i for i in instances if i.retired_at_ms is None]
+
+
+def _shows(inst: Instance, since_ms: int | None) -> bool:
+    """Whether a log read from `since_ms` includes the instance: a retired one only if it lived after it."""
+    retired = inst.retired_at_ms
+    return retired is None or (since_ms is not None and since_ms <= retired)
 
 
 def _reason(inst: Instance) -> str | None:

@@ -29,6 +29,8 @@ L_IMAGE = "slipway.image"
 L_ROUTES = "slipway.routes"  # JSON [[host, internal port, path prefix | null], …]: the edge routes, from labels alone
 L_INSTANCE = "slipway.instance"
 MANAGED_BY = "slipway-deployer"
+# labels cannot change after creation: a replaced (retired) instance is renamed `<name>--retired-<epoch ms>`
+RETIRED_MARK = "--retired-"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,29 @@ class PublicRoute:
 
 def network_name(environment_id: str) -> str:
     return f"slipway-{environment_id}"
+
+
+def edge_network_name(environment_id: str) -> str:
+    """The environment's edge network: only READY instances of public services are connected to it."""
+    return f"slipway-{environment_id}-edge"
+
+
+def edge_alias(service_id: str) -> str:
+    """A service's DNS name on the edge network (`<alias>.dns.podman`). Unique across environments: Caddy
+    caches dynamic upstreams by name and port only, not by resolver."""
+    return f"e-{short_id(service_id, 60)}"
+
+
+def retired_name(name: str, retired_at_ms: int) -> str:
+    return f"{name}{RETIRED_MARK}{retired_at_ms}"
+
+
+def parse_retired(name: str) -> tuple[str, int | None]:
+    """(the instance's original name, when it was retired in epoch ms or None while it is live)."""
+    base, mark, stamp = name.rpartition(RETIRED_MARK)
+    if mark and base and stamp.isdigit():
+        return base, int(stamp)
+    return name, None
 
 
 def slugify(text: str) -> str:

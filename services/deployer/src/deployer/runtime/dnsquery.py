@@ -1,0 +1,92 @@
+"""A minimal DNS A-record lookup against one server (aardvark-dns on an edge network's gateway)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import struct
+import time
+from collections.abc import Callable
+
+
+def _query(name: str, ident: int) -> bytes:
+    header = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0)  # recursion desired, one question
+    labels = b"".join(bytes([len(part)]) + part.encode() for part in name.rstrip(".").split("."))
+    return header + labels + b"\x00" + struct.pack("!HH", 1, 1)  # type A, class IN
+
+
+def _skip_name(data: bytes, offset: int) -> int:
+    while True:
+        length = data[offset]
+        if length == 0:
+            return offset + 1
+        if length & 0xC0 == 0xC0:  # compression pointer
+            return offset + 2
+        offset += 1 + length
+
+
+def parse_a_records(data: bytes, ident: int) -> set[str] | None:
+    """The IPv4 addresses answered in a DNS response: empty for NXDOMAIN / no record, None when the
+    response is not an answer to this query (malformed, another id, a server failure)."""
+    if len(data) < 12:
+        return None
+    rid, flags, qd, an, _, _ = struct.unpack("!HHHHHH", data[:12])
+    rcode = flags & 0x000F
+    if rid != ident or rcode not in (0, 3):  # another query's answer, or a server error
+        return None
+    if rcode == 3:  # NXDOMAIN: the name has no address (any more)
+        return set()
+    offset = 12
+    for _ in range(qd):
+        offset = _skip_name(data, offset) + 4
+    found: set[str] = set()
+    for _ in range(an):
+        offset = _skip_name(data, offset)
+        rtype, _, _, length = struct.unpack("!HHIH", data[offset : offset + 10])
+        offset += 10
+        if rtype == 1 and length == 4:
+            found.add(socket.inet_ntoa(data[offset : offset + 4]))
+        offset += length
+    return found
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self.answer.done():
+            self.answer.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(exc)
+
+
+async def resolve_a(server: str, name: str, timeout: float = 1.0, port: int = 53) -> set[str] | None:
+    """A records of `name` from `server` (port 53); None when it gives no usable answer in time (never
+    confuse "no answer" with "no address": a rollout waits for the latter)."""
+    loop = asyncio.get_running_loop()
+    ident = random.randint(0, 0xFFFF)
+    transport, protocol = await loop.create_datagram_endpoint(_Protocol, remote_addr=(server, port))
+    try:
+        transport.sendto(_query(name, ident))
+        return parse_a_records(await asyncio.wait_for(protocol.answer, timeout), ident)
+    except (TimeoutError, OSError):
+        return None
+    finally:
+        transport.close()
+
+
+async def wait_for_answer(
+    server: str, name: str, done: Callable[[set[str]], bool], timeout: float = 10.0, interval: float = 0.1
+) -> bool:
+    """Poll `name` until `done(addresses)`; False when the server never converges within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await resolve_a(server, name)
+        if found is not None and done(found):
+            return True
+        await asyncio.sleep(interval)
+    return False
