@@ -168,6 +168,8 @@ async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> Se
         )
     )
     health = config.get("healthchecks") or {}
+    storage = config.get("storage")
+    volumes: list[dict[str, Any]] = storage if isinstance(storage, list) else []
     spec = ServiceSpec(
         id=str(svc.id),
         kind=svc.kind,  # type: ignore[arg-type]
@@ -190,8 +192,7 @@ async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> Se
         secret_keys=sorted(resolved.secret_keys),
         files=[SecretFile(key=k, path=p, content=c, is_secret=s) for k, p, c, s in resolved.files],
         volumes=[
-            VolumeSpec(id=v["id"], mount_point=v["mount_point"], size_gib=v.get("size") or 10)
-            for v in (config.get("storage") if isinstance(config.get("storage"), list) else [])
+            VolumeSpec(id=v["id"], mount_point=v["mount_point"], size_gib=v.get("size") or 10) for v in volumes
         ],  # a database's `storage` is its size in GiB: its volume is set below
     )
     if svc.kind == "APPLICATION":
