@@ -184,6 +184,9 @@ class Stack:
         if svc.name == "deployer":
             env["DEPLOYER_CATALOG_URL"] = self.urls(config)["catalog"]
             env["DEPLOYER_BUILDER_URL"] = self.urls(config)["builder"]
+        if svc.name == "logs":
+            env["LOGS_CATALOG_URL"] = self.urls(config)["catalog"]
+            env["LOGS_DEPLOYER_URL"] = self.urls(config)["deployer"]
         if svc.name == "api-gateway":
             for other in SERVICES:
                 if other.name != "api-gateway":

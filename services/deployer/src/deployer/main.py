@@ -14,6 +14,7 @@ from deployer.models import Base
 from deployer.runner import Runner
 from deployer.settings import DeployerSettings
 from deployer.store import Store
+from deployer.tails import Tails
 from deployer.worker import Worker
 from slipway.app import ServiceSpec, create_service_app
 
@@ -44,8 +45,11 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
         )
         await drivers.adopt_local()
         await app.state.worker.start()
+        app.state.tails = Tails(app.state.nats, drivers.default)
+        await app.state.tails.start()
 
     async def stop(app: FastAPI) -> None:
+        await app.state.tails.stop()
         await app.state.worker.stop()
         await drivers.close()
 

@@ -1,0 +1,1 @@
+"""Deployment logs: persisted build/deploy lines, `listEnvironmentLogs`, `/deployment/logs` and `/deployment/status`."""

@@ -1,0 +1,1 @@
+"""Live service output and running state: the `/service/logs` and `/service/status` websockets."""
