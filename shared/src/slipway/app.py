@@ -105,4 +105,7 @@ def serve(app_factory: str, settings: ServiceSettings) -> None:
         log_config=None,
         access_log=True,
         ws_max_size=1 << 20,
+        # no permessage-deflate: compressing every frame once per client dominates log fan-out cost
+        # (bench/logs_fanout.py), and a slow client's CPU must not be paid by the others
+        ws_per_message_deflate=False,
     )

@@ -47,6 +47,10 @@ class Catalog(Internal):
         r = await self.call("GET", f"/internal/environment/{environment_id}/desired-state")
         return DesiredState.model_validate(r.json())
 
+    async def project_environments(self, project_id: str) -> list[str]:
+        r = await self.call("GET", f"/internal/project/{project_id}/environments")
+        return list(r.json()["environment_ids"])
+
     async def scope(self, service_id: str) -> dict[str, Any]:
         return dict((await self.call("GET", f"/internal/scope/service/{service_id}")).json())
 

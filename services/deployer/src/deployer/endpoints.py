@@ -530,6 +530,23 @@ async def cancel_deployment(
     return body_out
 
 
+@router.get("/project/{project_id}/environment/status")
+async def project_environments_status(project_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
+    try:
+        ids = await catalog(request).project_environments(str(project_id))
+    except UpstreamError as exc:
+        if exc.status == 404:
+            raise NotFound("project not found") from None
+        raise ServiceUnavailable(f"catalog: {exc.detail}") from None
+    results = []
+    for environment_id in ids:
+        try:
+            results.append(await _env_status(session, await _state(request, environment_id)))
+        except NotFound:
+            continue  # deleted meanwhile
+    return {"results": results}
+
+
 @router.get("/environment/{environment_id}/status")
 async def environment_status(environment_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
     return await _env_status(session, await _state(request, str(environment_id)))

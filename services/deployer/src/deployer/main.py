@@ -45,7 +45,19 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
         )
         await drivers.adopt_local()
         await app.state.worker.start()
-        app.state.tails = Tails(app.state.nats, drivers.default)
+        catalog = app.state.catalog
+
+        async def secrets(environment_id: str, service_id: str) -> list[str]:
+            spec = (await catalog.desired_state(environment_id)).service(service_id)
+            if spec is None:
+                return []
+            return [v for k, v in spec.env.items() if k in spec.secret_keys] + [
+                f.content for f in spec.files if f.is_secret
+            ]
+
+        app.state.tails = Tails(
+            app.state.nats, drivers.default, idle_seconds=settings.tail_idle_seconds, secrets=secrets
+        )
         await app.state.tails.start()
 
     async def stop(app: FastAPI) -> None:

@@ -35,3 +35,5 @@ class DeployerSettings(ServiceSettings):
     retain_replaced_seconds: float = 3600.0
     stop_timeout_seconds: int = 10
     rollout_timeout_seconds: float = 600.0
+    # live service logs: a tail stops this long after the last request (keep-alive) naming it
+    tail_idle_seconds: float = 30.0

@@ -11,7 +11,8 @@ Requests (core NATS request/reply, queue group `deployer`):
   Reply `{ok, started, since_ms (where the tail follows from), history: [line…], truncated}`.
 * `logsctl.status` `{environment_id}` → `{ok, services: [ServiceStatus as JSON]}`.
 
-Service output is the user's and is not masked; lines never carry environment variable values.
+Service output is masked like deployment logs: the service's secret values (secret variables and secret
+files, read from catalog's desired state when the tail starts) and credential-looking strings become `***`.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nats.aio.msg import Msg
 
 from deployer.runtime.base import LogLine, RuntimeDriver
+from slipway.deploylog import Masker
 from slipway.natsconn import NatsConnection
 
 log = logging.getLogger("deployer.tails")
@@ -47,10 +49,12 @@ def lines_subject(environment_id: str, service_id: str) -> str:
     return f"{LINES_PREFIX}.{environment_id}.{service_id}"
 
 
-def line_json(line: LogLine) -> dict[str, Any]:
+def line_json(line: LogLine, mask: Masker | None = None) -> dict[str, Any]:
     body = asdict(line)
-    if len(line.message) > MESSAGE_MAX_CHARS:
-        body["message"] = line.message[:MESSAGE_MAX_CHARS] + " [truncated]"
+    message = line.message if mask is None else mask(line.message)
+    if len(message) > MESSAGE_MAX_CHARS:
+        message = message[:MESSAGE_MAX_CHARS] + " [truncated]"
+    body["message"] = message
     return body
 
 
@@ -61,16 +65,23 @@ class Tail:
     since_ms: int
     last_request: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
+    mask: Masker = field(default_factory=Masker)
 
 
 class Tails:
     """The responder: at most one running tail per (environment, service) in this process."""
 
     def __init__(
-        self, nats: NatsConnection, driver: Callable[[], RuntimeDriver], *, idle_seconds: float = 30.0
+        self,
+        nats: NatsConnection,
+        driver: Callable[[], RuntimeDriver],
+        *,
+        idle_seconds: float = 30.0,
+        secrets: Callable[[str, str], Awaitable[list[str]]] | None = None,
     ) -> None:
         self.nats = nats
         self.driver = driver
+        self.secrets = secrets
         self.idle_seconds = idle_seconds
         self.tails: dict[tuple[str, str], Tail] = {}
         self._main: asyncio.Task[None] | None = None
@@ -153,10 +164,11 @@ class Tails:
         assert nc is not None
         subject = lines_subject(tail.environment_id, tail.service_id)
         try:
+            tail.mask = await self._masker(tail.environment_id, tail.service_id)
             async for line in self.driver().follow_logs(
                 tail.environment_id, tail.service_id, since_ms=tail.since_ms, follow=True
             ):
-                await nc.publish(subject, json.dumps(line_json(line)).encode())
+                await nc.publish(subject, json.dumps(line_json(line, tail.mask)).encode())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the next keep-alive starts a new tail (its history fills the gap)
@@ -164,6 +176,15 @@ class Tails:
         finally:
             if self.tails.get((tail.environment_id, tail.service_id)) is tail:
                 del self.tails[(tail.environment_id, tail.service_id)]
+
+    async def _masker(self, env: str, svc: str) -> Masker:
+        if self.secrets is None:
+            return Masker()
+        try:
+            return Masker(await self.secrets(env, svc))
+        except Exception as exc:  # noqa: BLE001 - catalog away: generic masking only, say so
+            log.warning("secrets of %s unavailable (%s): generic masking only", svc, exc)
+            return Masker()
 
     async def _answer_history(self, msg: Msg, tail: Tail, started: bool, since_ms: int) -> None:
         try:
@@ -180,9 +201,10 @@ class Tails:
         """Every line since `since_ms` up to now: it overlaps what the tail publishes (receivers de-duplicate)
         but leaves no gap, even for a requester that subscribed after the tail started."""
         lines: list[dict[str, Any]] = []
+        mask = await self._masker(env, svc)
         async for line in self.driver().follow_logs(env, svc, since_ms=since_ms, follow=False):
             if line.timestamp_ms >= since_ms:
-                lines.append(line_json(line))
+                lines.append(line_json(line, mask))
         truncated = len(lines) > HISTORY_MAX_LINES
         lines = lines[-HISTORY_MAX_LINES:]
         size = sum(len(x["message"]) + 200 for x in lines)

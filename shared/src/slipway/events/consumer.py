@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -83,6 +85,7 @@ class Consumer:
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._sub: Any = None
 
     async def start(self) -> None:
         self._stopping = False
@@ -94,6 +97,10 @@ class Consumer:
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=10)
+        if self._sub is not None:  # else closing the connection drains it and waits for its timeout
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
 
     async def _subscribe(self):  # type: ignore[no-untyped-def]
         js = await self.nats.wait_connected()
@@ -119,7 +126,7 @@ class Consumer:
         failures = 0
         while not self._stopping:
             try:
-                sub = await self._subscribe()
+                sub = self._sub = await self._subscribe()
                 failures = 0
                 while not self._stopping:
                     try:

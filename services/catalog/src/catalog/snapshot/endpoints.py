@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from catalog.events.publish import emit_service
-from catalog.models import Service
+from catalog.models import Environment, Project, Service
 from catalog.settings import CatalogSettings
 from catalog.snapshot.build import desired_state
 from slipway.contracts import Subjects
@@ -35,6 +36,17 @@ async def get_desired_state(environment_id: uuid.UUID, request: Request, session
     settings: CatalogSettings = request.app.state.settings
     state = await desired_state(session, environment_id, keyring_from(settings))
     return state.model_dump(mode="json")
+
+
+@router.get("/internal/project/{project_id}/environments")
+async def project_environments(project_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+    """The ids of a project's environments, oldest first (the deployer renders their statuses)."""
+    if await session.get(Project, project_id) is None:
+        raise NotFound("project not found")
+    rows = await session.scalars(
+        select(Environment.id).where(Environment.project_id == project_id).order_by(Environment.created_at)
+    )
+    return {"environment_ids": [str(i) for i in rows]}
 
 
 @router.put("/internal/service/{service_id}/version", status_code=204)
