@@ -558,3 +558,41 @@ async def test_job_runs_to_completion(driver) -> None:  # type: ignore[no-untype
     with pytest.raises(RolloutFailed, match="job exited with code 3") as failed:
         await driver.apply(state_of(bad, env_id=state.environment_id), bad, BASE_IMAGE, "dep-2", Journal())
     assert "boom" in str(failed.value)
+
+
+async def test_a_service_with_a_volume_is_recreated_and_keeps_its_data(driver, edge, docker) -> None:  # type: ignore[no-untyped-def]
+    from deployer.runtime import spec as S
+    from slipway.desired import VolumeSpec
+
+    script = (
+        '[ -f /data/first ] || echo "$VERSION" > /data/first; mkdir -p /www; cp /data/first /www/index.html; '
+        'echo "v$VERSION" > /www/now.html; exec httpd -f -p 8080 -h /www'
+    )
+    volume = VolumeSpec(id=str(uuid.uuid4()), mount_point="/data", size_gib=1)
+    svc = web(name="db", version="1", arguments=["sh", "-c", script], volumes=[volume], min_running_instances=2)
+    state = state_of(svc)
+    first = await driver.apply(state, svc, WEB, "dep-1", Journal())
+    assert len(first.container_ids) == 1  # one instance per volume, whatever min_running_instances says
+    assert (await via_edge(edge, host_of(svc))).text.strip() == "1"
+
+    journal = Journal()
+    v2 = svc.model_copy(update={"env": {"VERSION": "2"}})
+    second = await driver.apply(state_of(v2, env_id=state.environment_id), v2, WEB, "dep-2", journal)
+    assert any("stopping the previous instance first" in line for line in journal.lines)
+    assert (await via_edge(edge, host_of(svc))).text.strip() == "1"  # the data written by version 1 survived
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as c:
+        now = await c.get(f"http://127.0.0.1:{edge.http_port}/now.html", headers={"Host": host_of(svc)})
+    assert now.text.strip() == "v2"  # …served by version 2
+    running = await container_ids(docker, state.environment_id)
+    assert running == set(second.container_ids) and len(running) == 1
+
+    broken = v2.model_copy(update={"env": {"VERSION": "3"}, "arguments": ["sh", "-c", "echo no disk >&2; exit 3"]})
+    with pytest.raises(RolloutFailed):
+        await driver.apply(state_of(broken, env_id=state.environment_id), broken, WEB, "dep-3", Journal())
+    assert await container_ids(docker, state.environment_id) == set(second.container_ids)  # started again
+    assert (await via_edge(edge, host_of(svc))).text.strip() == "1"
+
+    name = S.volume_name(svc.id, volume.id)
+    assert [v["Name"] for v in (await docker.volumes.list())["Volumes"] if v["Name"] == name] == [name]
+    await driver.delete(state.environment_id, svc.id, Journal())
+    assert not [v for v in (await docker.volumes.list())["Volumes"] or [] if v["Name"] == name]

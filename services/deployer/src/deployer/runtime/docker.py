@@ -37,6 +37,7 @@ import aiodocker
 import httpx
 from aiodocker.exceptions import DockerError
 from aiodocker.networks import DockerNetwork
+from aiodocker.volumes import DockerVolume
 
 from deployer.edge.caddy import CaddyEdge, DynamicUpstreams, EdgeError, Route
 from deployer.runtime import spec as S
@@ -429,11 +430,20 @@ class DockerEngineDriver:
         dynamic = bool(routes) and await self._uses_edge_network()
         if dynamic:
             await self._ensure_network(state, S.edge_network_name(state.environment_id))
-        count = max(service.min_running_instances, 1)
-        await sink(f"{service.name}: starting {count} instance(s) of {image}")
+        # a volume is used by one instance at a time: services with volumes are recreated (stop, then start)
+        stateful = bool(service.volumes)
+        count = 1 if stateful else max(service.min_running_instances, 1)
         new: list[Instance] = []
         old = [i for i in current if i.retired_at_ms is None]
         edge_network = S.edge_network_name(state.environment_id)
+        stopped_first: list[Instance] = []
+        if stateful and any(i.running for i in old):
+            await sink(
+                f"{service.name}: stopping the previous instance first (its volumes take one instance at a time)"
+            )
+            stopped_first = [i for i in old if i.running]
+            await self._stop_for_recreate(state.environment_id, stopped_first)
+        await sink(f"{service.name}: starting {count} instance(s) of {image}")
         try:
             for n in range(count):
                 new.append(await self._start_instance(state, service, image, deployment_id, digest, routes, n, network))
@@ -456,6 +466,8 @@ class DockerEngineDriver:
         except BaseException as exc:
             tails = await self._tails(new)
             await self._remove(new)
+            if stopped_first:
+                await self._restart_after_failed_recreate(state, service, stopped_first, routes, dynamic, sink)
             if isinstance(exc, ProbeFailed | DockerError | EdgeError | RolloutFailed):
                 reason = exc.message if isinstance(exc, DockerError) else str(exc)
                 kept = " the previous version keeps serving;" if current else ""
@@ -481,6 +493,41 @@ class DockerEngineDriver:
             await sink(f"{service.name}: stopped {len(old)} previous instance(s){kept}")
         await self._watch(state.environment_id, service)
         return Applied(True, [i.id for i in new], self._urls(routes))
+
+    async def _stop_for_recreate(self, environment_id: str, instances: list[Instance]) -> None:
+        """Off the edge (DNS converged), then stopped — kept, so a failed rollout can start them again."""
+        if any(S.edge_network_name(environment_id) in i.networks for i in instances):
+            await self._edge_unalias(environment_id, instances)
+
+        async def one(inst: Instance) -> None:
+            with contextlib.suppress(DockerError):
+                await self.docker.containers.container(inst.id).stop(t=self.stop_timeout)
+
+        await asyncio.gather(*(one(i) for i in instances))
+
+    async def _restart_after_failed_recreate(
+        self,
+        state: DesiredState,
+        service: ServiceSpec,
+        instances: list[Instance],
+        routes: list[S.PublicRoute],
+        dynamic: bool,
+        sink: LogSink,
+    ) -> None:
+        """The new version never became ready: start the previous instances again and put them back behind the
+        edge (the service was down meanwhile: a volume cannot be shared)."""
+        for inst in instances:
+            with contextlib.suppress(DockerError):
+                await self.docker.containers.container(inst.id).start()
+        restarted = [await self._inspect(i.id) for i in instances]
+        probe = S.readiness_probe(service)
+        with contextlib.suppress(ProbeFailed):
+            await _all([wait_ready(probe, self._target(i), self._http, self.rollout_timeout, 1.0) for i in restarted])
+        if dynamic:
+            await self._edge_connect(state.environment_id, service.id, restarted)
+        elif routes and self.edge is not None:
+            await self._route(state.environment_id, service.id, restarted, routes)
+        await sink(f"{service.name}: the previous instance was started again")
 
     async def _start_instance(
         self,
@@ -636,9 +683,20 @@ class DockerEngineDriver:
             instances = await self._service_instances(environment_id, service_id)  # retired ones too
             await self._edge_disconnect(environment_id, instances)
             await self._remove(instances)
-            await log(f"removed {len(instances)} container(s)")
+            volumes = await self._remove_volumes(service_id)
+            await log(f"removed {len(instances)} container(s)" + (f" and {volumes} volume(s)" if volumes else ""))
         self._locks.pop(service_id, None)
         await self._drop_network_if_empty(environment_id)
+
+    async def _remove_volumes(self, service_id: str) -> int:
+        """A deleted service's volumes go with it (uninstall keeps none of its resources)."""
+        prefix = S.volume_prefix(service_id)
+        listed = await self.docker.volumes.list(filters={"name": [prefix]})
+        names = [v["Name"] for v in (listed.get("Volumes") or []) if v["Name"].startswith(prefix)]
+        for name in names:
+            with contextlib.suppress(DockerError):
+                await DockerVolume(self.docker, name).delete()
+        return len(names)
 
     async def delete_environment(self, environment_id: str) -> None:
         instances = await self._list(**{S.L_ENV: environment_id})
@@ -647,6 +705,8 @@ class DockerEngineDriver:
             if self.edge is not None:
                 await self.edge.remove_service(service_id)
         await self._remove(instances)
+        for service_id in {i.service_id for i in instances}:
+            await self._remove_volumes(service_id)
         await self._drop_network_if_empty(environment_id)
 
     # -- status, logs ---------------------------------------------------------------------------------------

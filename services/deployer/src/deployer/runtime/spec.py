@@ -67,6 +67,15 @@ def parse_retired(name: str) -> tuple[str, int | None]:
     return name, None
 
 
+def volume_prefix(service_id: str) -> str:
+    return f"slipway-vol-{service_id.replace('-', '')}-"
+
+
+def volume_name(service_id: str, volume_id: str) -> str:
+    """The engine's named volume behind one of a service's volumes (it outlives containers and rollouts)."""
+    return volume_prefix(service_id) + volume_id.replace("-", "")[:12]
+
+
 def slugify(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:63].strip("-") or "service"
@@ -133,6 +142,7 @@ def spec_hash(service: ServiceSpec, image: str | None, image_id: str | None, rou
         "aliases": aliases(service),
         "routes": encode_routes(routes),
         "database": service.database.model_dump(mode="json") if service.database else None,
+        "volumes": [v.model_dump(mode="json") for v in service.volumes],
     }
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
@@ -184,6 +194,11 @@ def create_config(
         },
         "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": aliases(service)}}},
     }
+    if service.volumes:
+        config["HostConfig"]["Mounts"] = [
+            {"Type": "volume", "Source": volume_name(service.id, v.id), "Target": v.mount_point}
+            for v in service.volumes
+        ]
     if service.entrypoint:
         config["Entrypoint"] = shlex.split(service.entrypoint)
     if service.arguments:
