@@ -502,3 +502,8 @@ def test_the_readme_example_deploys_and_answers(stack: RunningStack) -> None:
         extensions={"sni_hostname": host},
     )
     assert https.send(request).text.startswith("hello from ")
+    app = json.loads((stack.state_dir / "hello.json").read_text())["app"]
+    api = httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Token {stack.token}"}, timeout=30)
+    env_id = api.get(f"/application/{app}").json()["environment"]["id"]
+    assert api.post(f"/environment/{env_id}/uninstall", json={}).status_code == 202
+    until(lambda: api.get(f"/application/{app}/status").json()["state"] == "DELETED", 60, "the example's uninstall")

@@ -105,6 +105,10 @@ class Stack:
             if name not in config["ports"]:
                 config["ports"][name] = self._pick_port(default)
                 changed = True
+        if not config.get("installation_id"):
+            # names this installation's containers on a shared engine (the deployer only touches its own)
+            config["installation_id"] = secrets.token_hex(8)
+            changed = True
         if not config.get("encryption_keys"):
             # Encryption at rest (slipway.crypto). Rotate by prepending a new key here (comma-separated):
             # the first encrypts, all decrypt. Losing this file loses every stored secret.
@@ -176,6 +180,7 @@ class Stack:
                 "CATALOG_EDGE_HTTP_PORT": str(config["ports"]["edge_http"]),
                 "CATALOG_EDGE_HTTPS_PORT": str(config["ports"]["edge_https"]),
                 "DEPLOYER_EDGE_ADMIN_URL": self.caddy(config).admin_url,
+                "DEPLOYER_INSTALLATION_ID": str(config["installation_id"]),
                 "DEPLOYER_EDGE_HTTP_PORT": str(config["ports"]["edge_http"]),
                 "DEPLOYER_EDGE_HTTPS_PORT": str(config["ports"]["edge_https"]),
                 "BUILDER_REGISTRY_URL": self.registry(config).address,

@@ -10,6 +10,7 @@ from slipway.desired import DesiredState
 
 DOCKER_ENGINES = {"docker", "podman"}
 log = logging.getLogger("deployer.drivers")
+INSTALLATION_LABEL = "slipway.installation"
 
 
 class Drivers:
@@ -49,6 +50,7 @@ class Drivers:
                 stop_timeout=self.settings.stop_timeout_seconds,
                 rollout_timeout=self.settings.rollout_timeout_seconds,
                 retain_replaced_seconds=self.settings.retain_replaced_seconds,
+                extra_labels={INSTALLATION_LABEL: self.settings.installation_id},
             )
         return self.cache[key]
 

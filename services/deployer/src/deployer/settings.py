@@ -37,3 +37,6 @@ class DeployerSettings(ServiceSettings):
     rollout_timeout_seconds: float = 600.0
     # live service logs: a tail stops this long after the last request (keep-alive) naming it
     tail_idle_seconds: float = 30.0
+    # this installation's name on a shared engine: its containers carry `slipway.installation=<id>` and it
+    # only ever lists, adopts or removes those (the stack sets a generated id)
+    installation_id: str = "default"
