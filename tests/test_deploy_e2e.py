@@ -51,14 +51,14 @@ TERMINAL = {
 }
 
 
-def build_image(engine: httpx.Client, ref: str) -> None:
-    """A tiny HTTP server image built locally (no registry pull)."""
+def build_image(engine: httpx.Client, ref: str, cmd: str = '["httpd", "-f", "-p", "8080", "-h", "/www"]') -> None:
+    """A tiny image built locally (no registry pull): an HTTP server unless `cmd` says otherwise."""
     import io
     import tarfile
 
     dockerfile = (
         b"FROM localhost/slipway-busybox:latest\nRUN mkdir -p /www && echo box > /www/index.html\n"
-        b'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+        + f"CMD {cmd}\n".encode()
     )
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -182,9 +182,13 @@ class World:
     def get(self, path: str = "/") -> httpx.Response:
         return httpx.get(f"{self.edge}{path}", headers={"Host": self.host()}, timeout=5)
 
-    def build_containers(self) -> set[str]:
-        """Podman lists its image-build (buildah) working containers only as "external" ones, in state storage."""
-        found = self.engine.get("/v4.0.0/libpod/containers/json", params={"all": "true", "external": "true"}).json()
+    def build_containers(self) -> set[str] | None:
+        """Podman lists its image-build (buildah) working containers only as "external" ones, in state storage
+        (None when the engine cannot list them right now, e.g. while a build holds its storage lock)."""
+        r = self.engine.get("/v4.0.0/libpod/containers/json", params={"all": "true", "external": "true"})
+        found = r.json() if r.status_code == 200 else None
+        if not isinstance(found, list):
+            return None
         return {c["Id"] for c in found if c.get("State") == "storage"}
 
     def containers(self) -> list[dict[str, Any]]:
@@ -390,16 +394,35 @@ def test_deploying_an_older_commit_is_the_rollback(world: World) -> None:
 
 
 def test_cancel_mid_build_leaves_the_old_version_and_no_build_container(world: World) -> None:
-    before = world.build_containers()
-    slow = world.repo.commit(SLOW, "v4-slow")
+    listed: list[set[str]] = []
+
+    def listing() -> bool:
+        now = world.build_containers()
+        if now is not None:
+            listed.append(now)
+        return now is not None
+
+    until(listing, 30, "the engine's container list")  # may be empty: it is the list we want, not its content
+    before = listed[-1]
+    slow = world.repo.commit(SLOW, f"v4-slow-{uuid.uuid4().hex}")  # new content: never a cached build
     queued = world.deploy(slow)
     until(lambda: world.status()["state"] == "BUILDING", 60, "the build to start")
-    until(lambda: world.build_containers() - before, 60, "the engine to run the slow build step")
+
+    def building() -> bool:
+        now = world.build_containers()
+        return now is not None and bool(now - before)
+
+    until(building, 60, "the engine to run the slow build step")
     world.ok(world.api.post(f"/environment/{world.env['id']}/cancelDeployment", json={}), 202)
     assert world.wait_terminal(queued["execution_id"], 90) == "CANCELED"
     assert world.status()["state"] == "CANCELED"
     assert world.get().text.strip() == "v1"
-    until(lambda: not (world.build_containers() - before), 60, "the canceled build's working containers to go")
+
+    def cleaned() -> bool:
+        now = world.build_containers()
+        return now is not None and not (now - before)
+
+    until(cleaned, 60, "the canceled build's working containers to go")
 
 
 def test_killing_the_deployer_mid_rollout_ends_in_a_terminal_state(world: World) -> None:
@@ -475,6 +498,57 @@ def test_deployer_operations_match_the_spec(world: World, spec: dict[str, Any]) 
     removed = check(spec, "uninstallContainer", api.post(f"/container/{box}/uninstall", json={}))
     assert world.wait_terminal(removed["execution_id"]) == "DELETED"
     assert not [c for c in world.containers_of(box) if c["State"] == "running"]
+
+
+def test_lifecycle_jobs_run_on_their_events_and_cron_schedules_answer_clearly(
+    world: World, spec: dict[str, Any]
+) -> None:
+    api, env = world.api, world.env["id"]
+    registry = api.get(f"/organization/{world.org}/containerRegistry").json()["results"][0]
+    host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
+    build_image(world.engine, f"{host}/e2e-job:1", '["sh", "-c", "echo default command"]')
+    source = {"image": {"image_name": "e2e-job", "tag": "1", "registry_id": registry["id"]}}
+    lifecycle = {
+        "on_start": {"arguments": ["sh", "-c", "echo migrated up"]},
+        "on_delete": {"arguments": ["sh", "-c", "echo cleaned up"]},
+    }
+    job = world.ok(
+        api.post(
+            f"/environment/{env}/job",
+            json={"name": "migrate", "source": source, "schedule": lifecycle, "healthchecks": {}},
+        ),
+        201,
+    )
+    queued = check(spec, "deployJob", api.post(f"/job/{job['id']}/deploy", json={}))
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED"
+    assert check(spec, "getJobStatus", api.get(f"/job/{job['id']}/status"))["state"] == "DEPLOYED"
+
+    def output(service_id: str) -> str:
+        texts = []
+        for c in world.containers_of(service_id):
+            r = world.engine.get(f"/containers/{c['Id']}/logs", params={"stdout": "true", "stderr": "true"})
+            texts.append(r.content.decode(errors="replace"))
+        return "\n".join(texts)
+
+    assert "migrated up" in output(job["id"]) and "default command" not in output(job["id"])
+    removed = check(spec, "uninstallJob", api.post(f"/job/{job['id']}/uninstall", json={}))
+    assert world.wait_terminal(removed["execution_id"]) == "DELETED"
+    lines = api.get(f"/environment/{env}/logs", params={"version": removed["execution_id"]}).json()
+    assert any("running the delete lifecycle job" in x["message"]["safe_message"] for x in lines)
+    assert not world.containers_of(job["id"])  # it ran, then the uninstall removed it
+
+    cron = {"cronjob": {"scheduled_at": "*/5 * * * *", "timezone": "Etc/UTC"}}
+    nightly = world.ok(
+        api.post(
+            f"/environment/{env}/job", json={"name": "nightly", "source": source, "schedule": cron, "healthchecks": {}}
+        ),
+        201,
+    )
+    queued = check(spec, "deployJob", api.post(f"/job/{nightly['id']}/deploy", json={}))
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYMENT_ERROR"
+    lines = api.get(f"/environment/{env}/logs", params={"version": queued["execution_id"]}).json()
+    assert any("cron schedules are not run" in x["message"]["safe_message"] for x in lines)
+    world.ok(api.delete(f"/job/{nightly['id']}"), 204)
 
 
 def test_the_readme_example_deploys_and_answers(stack: RunningStack) -> None:

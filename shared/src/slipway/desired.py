@@ -104,6 +104,11 @@ class DatabaseSpec(BaseModel):
     storage_gib: int = 10
 
 
+class JobCommand(BaseModel):
+    arguments: list[str] = Field(default_factory=list)
+    entrypoint: str | None = None
+
+
 class JobSchedule(BaseModel):
     kind: Literal["CRON", "LIFECYCLE"]
     cron: str | None = None  # five-field cron expression (CRON)
@@ -113,6 +118,8 @@ class JobSchedule(BaseModel):
     on_delete: bool = False
     arguments: list[str] = Field(default_factory=list)
     entrypoint: str | None = None
+    # LIFECYCLE: the command of each event that has one ("start", "stop", "delete")
+    events: dict[str, JobCommand] = Field(default_factory=dict)
 
 
 class ServiceSpec(BaseModel):

@@ -40,6 +40,19 @@ def image_ref(service: ServiceSpec) -> str | None:
     )
 
 
+def event_command(service: ServiceSpec, event: str) -> ServiceSpec:
+    """A lifecycle job as it runs for `event`: that event's arguments and entrypoint when it has them."""
+    command = service.job.events.get(event) if service.job is not None else None
+    if command is None:
+        return service
+    return service.model_copy(
+        update={
+            "arguments": command.arguments or service.arguments,
+            "entrypoint": command.entrypoint or service.entrypoint,
+        }
+    )
+
+
 def spec_version(service: ServiceSpec, image: str | None) -> str:
     return content_version({"service": service.model_dump(mode="json"), "image": image})
 
@@ -152,6 +165,7 @@ class Runner:
             step = {"STOP": "Stop", "RESTART": "Restart", "DELETE": "Delete"}[dep.action]
             await self.store.service_state(dep, svc.id, svc.kind, svc.name, ONGOING[dep.action])
             sink = journal.sink(step, svc)  # type: ignore[arg-type]
+            await self._lifecycle_event(dep, state, svc, driver, sink)
             if dep.action == "STOP":
                 await driver.stop(state, svc, sink)
             elif dep.action == "RESTART":
@@ -164,8 +178,9 @@ class Runner:
                 f"{svc.name}: {done.lower()}",
                 svc,
             )
+            # stop/restart keep what was deployed (status drift, lifecycle images); uninstall forgets it
             await self.store.service_state(
-                dep, svc.id, svc.kind, svc.name, done, deployed={} if dep.action != "DELETE" else None
+                dep, svc.id, svc.kind, svc.name, done, deployed={} if dep.action == "DELETE" else None
             )
             return done
         except Canceled:
@@ -180,11 +195,38 @@ class Runner:
             await self.store.service_state(dep, svc.id, svc.kind, svc.name, failed, error=journal.mask(str(exc)))
             return failed
 
+    async def _lifecycle_event(
+        self, dep: Deployment, state: DesiredState, svc: ServiceSpec, driver: RuntimeDriver, sink: Any
+    ) -> None:
+        """Stopping or deleting an environment runs its lifecycle jobs that asked for that event."""
+        job = svc.job
+        wanted = job is not None and (
+            (dep.action == "STOP" and job.on_stop) or (dep.action == "DELETE" and job.on_delete)
+        )
+        if not wanted:
+            return
+        image = await self.store.deployed_image(svc.id)
+        if image is None:
+            await sink(f"{svc.name}: never deployed, nothing to run on {dep.action.lower()}")
+            return
+        await sink(f"{svc.name}: running the {dep.action.lower()} lifecycle job")
+        await driver.apply(
+            state, event_command(svc, "stop" if dep.action == "STOP" else "delete"), image, dep.execution_id, sink
+        )
+
     async def _deploy(
         self, dep: Deployment, state: DesiredState, svc: ServiceSpec, driver: RuntimeDriver, journal: DeploymentLog
     ) -> str:
         image: str | None
         commit: str | None = svc.git.commit if svc.git else None
+        if svc.job is not None and svc.job.kind == "CRON":
+            reason = (
+                "cron schedules are not run on docker-engine clusters yet: deploy it as a lifecycle job, or skip "
+                "it in its stage (AttachServiceToDeploymentStage with is_skipped)"
+            )
+            await journal.line("DeployedError", f"{svc.name}: {reason}", svc, level="ERROR")
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYMENT_ERROR", error=reason)
+            return "DEPLOYMENT_ERROR"
         if svc.git is not None:
             await self.store.service_state(dep, svc.id, svc.kind, svc.name, "BUILDING", stage_id=svc.stage_id)
             build = await self._build(dep, state, svc, journal)
@@ -204,9 +246,21 @@ class Runner:
             image = image_ref(svc)
         if await self.store.cancel_requested(dep):
             raise Canceled()
+        if svc.job is not None and not svc.job.on_start:
+            # a lifecycle job runs on its events only: deploying it makes its image ready for them
+            await journal.line("Deployed", f"{svc.name}: ready to run on its lifecycle events", svc)
+            deployed = {
+                "commit": commit,
+                "image": image,
+                "image_tag": svc.image.tag if svc.image else None,
+                "spec_version": spec_version(svc, image),
+            }
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYED", deployed=deployed)
+            return "DEPLOYED"
         await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYING", stage_id=svc.stage_id)
         await journal.line("Deploy", f"{svc.name}: deploying {image}", svc)
-        task = asyncio.create_task(driver.apply(state, svc, image, dep.execution_id, journal.sink("Deploy", svc)))
+        target = event_command(svc, "start") if svc.job is not None else svc
+        task = asyncio.create_task(driver.apply(state, target, image, dep.execution_id, journal.sink("Deploy", svc)))
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=1.0)

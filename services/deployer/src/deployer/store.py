@@ -120,6 +120,11 @@ class Store:
         finished: datetime = utcnow()
         await self.deployment(dep, status, phase="DONE", finished_at=finished, error=error, lease_owner=None)
 
+    async def deployed_image(self, service_id: str) -> str | None:
+        async with self.db.transaction() as session:
+            current = await session.get(ServiceState, uuid.UUID(service_id))
+            return current.deployed_image if current is not None else None
+
     async def cancel_requested(self, dep: Deployment) -> bool:
         async with self.db.transaction() as session:
             flag = await session.scalar(

@@ -122,7 +122,8 @@ async def cancel(build_id: uuid.UUID, request: Request) -> BuildView:
         build = await repository.get(session, build_id, lock=True)
         if build is None:
             raise NotFound(f"build {build_id} not found")
-        if build.status in UNFINISHED and not runner.running(build_id):
-            # no task here runs it (its process died, or another replica): record the cancellation
+        if build.status in UNFINISHED:
+            # recorded now: the task may still be cleaning up (Podman finishes a running step before it stops),
+            # or no task here runs it (its process died, another replica); its own record becomes a no-op
             await service.finish(session, request.app.state.outbox, build, CANCELED, error="build canceled")
     return service.view(build)

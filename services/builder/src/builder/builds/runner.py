@@ -77,13 +77,15 @@ class BuildRunner:
         self._tasks[build_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(build_id, None))
 
-    async def cancel(self, build_id: uuid.UUID, wait: float = 20.0) -> None:
-        """Cancel a build of this process and wait until it is recorded CANCELED."""
+    async def cancel(self, build_id: uuid.UUID, wait: float = 5.0) -> None:
+        """Cancel a build of this process; wait a little for its clean-up (the caller records CANCELED)."""
         task = self._tasks.get(build_id)
         if task is None:
             return
         task.cancel()
         await asyncio.wait({task}, timeout=wait)
+        if task.done():  # its done-callback may not have run yet: a canceled task is no longer running
+            self._tasks.pop(build_id, None)
 
     async def _run(self, build_id: uuid.UUID, request: BuildRequest) -> None:
         masker = Masker(request.secrets())
@@ -98,9 +100,11 @@ class BuildRunner:
             log=build_log,
             mask=masker,
         )
+        started = False
         try:
             await build_log(f"Build queued for {request.service_name}")
             async with self._slots:
+                started = True
                 await self._set(build_id, status=RUNNING, started_at=utcnow())
                 timeout = self.settings.build_timeout_seconds
                 try:
@@ -136,7 +140,8 @@ class BuildRunner:
             verb = "skipped, image reused" if outcome.skipped else "succeeded"
             await build_log(f"Build {verb}: {outcome.image}", "Built")
         except asyncio.CancelledError:
-            await self._leftovers(job)
+            if started:  # a build canceled while queued created nothing in the engine (and must not wait on it)
+                await self._leftovers(job)
             if self._stopping:
                 await self._fail(job, build_log, STOPPED, job.progress.step or "build")
             else:

@@ -22,6 +22,7 @@ from slipway.desired import (
     DesiredState,
     GitSource,
     ImageSource,
+    JobCommand,
     JobSchedule,
     Port,
     ProbeSpec,
@@ -99,15 +100,22 @@ def _schedule(config: dict[str, Any]) -> JobSchedule:
             entrypoint=cron.get("entrypoint"),
         )
     events = {k: schedule.get(k) for k in ("on_start", "on_stop", "on_delete")}
-    chosen = [v for v in events.values() if v]
+    chosen = [v for v in events.values() if v is not None]
     first: dict[str, Any] = chosen[0] if chosen else {}
     return JobSchedule(
         kind="LIFECYCLE",
-        on_start=bool(events["on_start"]),
-        on_stop=bool(events["on_stop"]),
-        on_delete=bool(events["on_delete"]),
+        on_start=events["on_start"] is not None,
+        on_stop=events["on_stop"] is not None,
+        on_delete=events["on_delete"] is not None,
         arguments=first.get("arguments") or [],
         entrypoint=first.get("entrypoint"),
+        events={
+            key.removeprefix("on_"): JobCommand(
+                arguments=value.get("arguments") or [], entrypoint=value.get("entrypoint")
+            )
+            for key, value in events.items()
+            if value is not None
+        },
     )
 
 
