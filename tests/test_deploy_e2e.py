@@ -479,6 +479,8 @@ def test_deployer_operations_match_the_spec(world: World, spec: dict[str, Any]) 
     bad = api.post(f"/container/{box}/deploy", json={})
     assert bad.status_code == 400 and "image_tag" in bad.json()["detail"]
     assert api.post(f"/application/{box}/deploy", json={"git_commit_id": world.first}).status_code == 404
+    # the route decides the kind and the action; nothing in the query can change them
+    assert api.post(f"/container/{app}/stop", params={"_kind": "APPLICATION", "kind": "APPLICATION"}).status_code == 404
     for operation, verb, final in (
         ("rebootContainer", "restart-service", "RESTARTED"),
         ("stopContainer", "stop", "STOPPED"),

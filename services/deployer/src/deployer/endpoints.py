@@ -267,62 +267,68 @@ async def deploy_database(
     return await _service_action(request, session, principal, background, "DATABASE", service_id, "DEPLOY")
 
 
+def _action_route(kind: str, action: str) -> Any:
+    """A service action handler bound to its kind and action (closed over, never request parameters)."""
+
+    async def handler(
+        service_id: uuid.UUID,
+        request: Request,
+        session: SessionDep,
+        principal: PrincipalDep,
+        background: BackgroundTasks,
+    ) -> dict[str, Any]:
+        return await _service_action(request, session, principal, background, kind, service_id, action)
+
+    return handler
+
+
+def _status_route(kind: str) -> Any:
+    async def status(service_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
+        _, state = await _service(request, kind, service_id)
+        return await _status_of(session, state, str(service_id))
+
+    return status
+
+
+def _history_route(kind: str) -> Any:
+    async def history(
+        service_id: uuid.UUID,
+        request: Request,
+        session: SessionDep,
+        page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 20,
+    ) -> dict[str, Any]:
+        await _service(request, kind, service_id)
+        rows = await session.execute(
+            select(Deployment, DeploymentService)
+            .join(DeploymentService, DeploymentService.deployment_id == Deployment.id)
+            .where(DeploymentService.service_id == service_id)
+            .order_by(Deployment.number.desc())
+            .limit(page_size)
+        )
+        return {"page": 1, "page_size": page_size, "results": [views.service_history(d, p) for d, p in rows]}
+
+    return history
+
+
 def _register_simple_actions() -> None:
     for segment, kind in KINDS.items():
         for verb, action in ACTIONS.items():
-            if verb == "deploy":
-                continue
-
-            async def handler(
-                service_id: uuid.UUID,
-                request: Request,
-                session: SessionDep,
-                principal: PrincipalDep,
-                background: BackgroundTasks,
-                _kind: str = kind,
-                _action: str = action,
-            ) -> dict[str, Any]:
-                return await _service_action(request, session, principal, background, _kind, service_id, _action)
-
-            router.add_api_route(
-                f"/{segment}/{{service_id}}/{verb}",
-                handler,
-                methods=["POST"],
-                status_code=202,
-                name=f"{verb}_{segment}",
-            )
-
-        async def status(
-            service_id: uuid.UUID, request: Request, session: SessionDep, _kind: str = kind
-        ) -> dict[str, Any]:
-            _, state = await _service(request, _kind, service_id)
-            return await _status_of(session, state, str(service_id))
-
-        router.add_api_route(f"/{segment}/{{service_id}}/status", status, methods=["GET"], name=f"status_{segment}")
-
-        async def history(
-            service_id: uuid.UUID,
-            request: Request,
-            session: SessionDep,
-            _kind: str = kind,
-            page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 20,
-        ) -> dict[str, Any]:
-            await _service(request, _kind, service_id)
-            rows = await session.execute(
-                select(Deployment, DeploymentService)
-                .join(DeploymentService, DeploymentService.deployment_id == Deployment.id)
-                .where(DeploymentService.service_id == service_id)
-                .order_by(Deployment.number.desc())
-                .limit(page_size)
-            )
-            return {
-                "page": 1,
-                "page_size": page_size,
-                "results": [views.service_history(dep, part) for dep, part in rows],
-            }
-
+            if verb != "deploy":
+                router.add_api_route(
+                    f"/{segment}/{{service_id}}/{verb}",
+                    _action_route(kind, action),
+                    methods=["POST"],
+                    status_code=202,
+                    name=f"{verb}_{segment}",
+                )
         router.add_api_route(
-            f"/{segment}/{{service_id}}/deploymentHistoryV2", history, methods=["GET"], name=f"history_{segment}"
+            f"/{segment}/{{service_id}}/status", _status_route(kind), methods=["GET"], name=f"status_{segment}"
+        )
+        router.add_api_route(
+            f"/{segment}/{{service_id}}/deploymentHistoryV2",
+            _history_route(kind),
+            methods=["GET"],
+            name=f"history_{segment}",
         )
 
 
