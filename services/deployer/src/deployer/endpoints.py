@@ -404,28 +404,30 @@ async def _env_status_after(session: AsyncSession, state: DesiredState, dep: Dep
     return body
 
 
-@router.post("/environment/{environment_id}/redeploy", status_code=202)
-async def redeploy_environment(
-    environment_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    background: BackgroundTasks,
-) -> dict[str, Any]:
-    dep, state = await _env_action(request, session, principal, background, environment_id, "DEPLOY")
-    return await _env_status_after(session, state, dep)
+def _env_action_route(action: str) -> Any:
+    """redeploy / stop an environment: queue the action, answer the environment's status (Qovery's body)."""
+
+    async def handler(
+        environment_id: uuid.UUID,
+        request: Request,
+        session: SessionDep,
+        principal: PrincipalDep,
+        background: BackgroundTasks,
+    ) -> dict[str, Any]:
+        dep, state = await _env_action(request, session, principal, background, environment_id, action)
+        return await _env_status_after(session, state, dep)
+
+    return handler
 
 
-@router.post("/environment/{environment_id}/stop", status_code=202)
-async def stop_environment(
-    environment_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    background: BackgroundTasks,
-) -> dict[str, Any]:
-    dep, state = await _env_action(request, session, principal, background, environment_id, "STOP")
-    return await _env_status_after(session, state, dep)
+for _verb, _action in (("redeploy", "DEPLOY"), ("stop", "STOP")):
+    router.add_api_route(
+        f"/environment/{{environment_id}}/{_verb}",
+        _env_action_route(_action),
+        methods=["POST"],
+        status_code=202,
+        name=f"{_verb}_environment",
+    )
 
 
 @router.post("/environment/{environment_id}/uninstall", status_code=202)
