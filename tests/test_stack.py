@@ -76,6 +76,7 @@ def test_every_service_is_ready_and_status_says_so(stack: RunningStack) -> None:
         line = next(line for line in status.stdout.splitlines() if line.startswith(name + " "))
         assert "ready" in line and "NOT" not in line
     assert "postgres     running" in status.stdout and "nats         running" in status.stdout
+    assert "edge dns     running" in status.stdout and "edge         running" in status.stdout
 
 
 def test_logs_are_structured_json_per_component(stack: RunningStack) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from deployer.edge import CaddyEdge
 from deployer.edge.caddy import DynamicUpstreams
+from deployer.runtime import hostnet
 from deployer.runtime.base import LogLine, RolloutFailed
 from deployer.runtime.docker import DockerEngineDriver
 from slipway.desired import ClusterTarget, DesiredState, Port, ProbeSpec, SecretFile, ServiceSpec
@@ -70,10 +71,15 @@ def images(engine) -> Iterator[None]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def driver(engine, edge, images) -> AsyncIterator[DockerEngineDriver]:  # type: ignore[no-untyped-def]
+async def driver(engine, edge, edge_resolver, images) -> AsyncIterator[DockerEngineDriver]:  # type: ignore[no-untyped-def]
     caddy = CaddyEdge(edge.admin_url, edge.http_port, edge.https_port)
     drv = DockerEngineDriver(
-        engine.host, caddy, drain_seconds=0.5, stop_timeout=2, extra_labels={TEST_LABEL: TEST_VALUE}
+        engine.host,
+        caddy,
+        drain_seconds=0.5,
+        stop_timeout=2,
+        extra_labels={TEST_LABEL: TEST_VALUE},
+        edge_resolver=edge_resolver.address,
     )
     yield drv
     for svc in await drv.list_services():
@@ -94,6 +100,7 @@ class Journal:
         self.lines: list[str] = []
 
     async def __call__(self, line: str) -> None:
+        print(f"{time.time():.3f} {line}")
         self.lines.append(line)
 
 
@@ -184,7 +191,7 @@ class Probers:
                     else:
                         self.failures.append(f"{kind}: HTTP {r.status_code} {r.text[:80]!r}")
                 except httpx.HTTPError as exc:
-                    self.failures.append(f"{kind}: {exc!r}")
+                    self.failures.append(f"{kind}: {time.time():.3f} {exc!r}")
 
     def served(self) -> int:
         return sum(len(r) for r in self.results.values())
@@ -226,8 +233,17 @@ async def test_apply_serves_then_zero_failure_rollouts_and_identical_reapply(dri
     # Podman: a dynamic route (Caddy resolves the service's edge alias), only the ready instance on the edge
     (route,) = [x for x in await driver.edge.list_routes() if x.service_id == svc.id]
     assert route.upstreams == [] and isinstance(route.dynamic, DynamicUpstreams)
-    assert route.dynamic.name == f"e-{svc.id.replace('-', '')}.dns.podman" and route.dynamic.port == 8080
+    # resolved through the edge resolver: `<alias>.<edge gateway>.slipway-edge.`, forwarded to aardvark-dns
+    alias, gateway, suffix, _ = route.dynamic.name.split(".")
+    assert alias == f"e-{svc.id.replace('-', '')}" and suffix == "slipway-edge" and route.dynamic.port == 8080
+    assert route.dynamic.resolver == driver.edge_resolver
+    (edge_net,) = [n for n in await docker.networks.list() if n["Name"] == f"slipway-{env_id}-edge"]
+    assert gateway == edge_net["IPAM"]["Config"][0]["Gateway"].replace(".", "-")
     assert await networks_of(docker, env_id) == {f"slipway-{env_id}", f"slipway-{env_id}-edge"}
+    for net in (f"slipway-{env_id}", f"slipway-{env_id}-edge"):  # bridges pinned: no gateway MAC change
+        gateway = (await (await docker.networks.get(net)).show())["IPAM"]["Config"][0]["Gateway"]
+        bridge = hostnet.interface_with_address(gateway)
+        assert bridge is not None and hostnet.is_pinned(bridge)
     assert await edge_members(docker, env_id) == set(applied.container_ids)
     raw_route = await driver.edge._call("GET", f"/id/{route.route_id}")
 
@@ -461,7 +477,9 @@ async def test_adopt_reapplies_routes_from_labels(driver, edge, docker) -> None:
     assert not (await via_edge(edge, host_of(a))).text
 
     # a fresh deployer process finds what runs and re-routes it
-    fresh = DockerEngineDriver(driver.docker_host, driver.edge, extra_labels=driver.extra_labels)
+    fresh = DockerEngineDriver(
+        driver.docker_host, driver.edge, extra_labels=driver.extra_labels, edge_resolver=driver.edge_resolver
+    )
     try:
         services = await fresh.adopt(state.environment_id)
     finally:

@@ -12,14 +12,14 @@ from pathlib import Path
 import psutil
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
+def free_port(host: str = "127.0.0.1", udp: bool = False) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
+def port_is_free(port: int, host: str = "127.0.0.1", udp: bool = False) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from slipway.crypto import generate_key
 from slipway.principal import HEADER, service_principal, sign
 from slipway_stack.caddy import Caddy
+from slipway_stack.edgeresolver import EdgeResolver
 from slipway_stack.engine import ContainerEngine, Registry
 from slipway_stack.natsserver import NatsServer
 from slipway_stack.postgres import EmbeddedPostgres
@@ -33,7 +34,8 @@ class ServiceDef:
 
 
 # the edge proxy's public ports default to 80/443 when free (clean URLs), else any free port
-EXTRA_PORTS = {"registry": 5000, "caddy_admin": 2019, "edge_http": 80, "edge_https": 443}
+EXTRA_PORTS = {"registry": 5000, "caddy_admin": 2019, "edge_http": 80, "edge_https": 443, "edge_dns": 5354}
+UDP_PORTS = {"edge_dns"}  # the edge resolver answers DNS over UDP
 
 SERVICES = [
     ServiceDef("iam", "iam", "IAM", 8101),
@@ -80,10 +82,10 @@ class Stack:
         self.env_file = self.state / "env"
 
     # -- configuration ------------------------------------------------------------------------------
-    def _pick_port(self, default: int) -> int:
-        if not self.random_ports and port_is_free(default):
+    def _pick_port(self, default: int, udp: bool = False) -> int:
+        if not self.random_ports and port_is_free(default, udp=udp):
             return default
-        return free_port()
+        return free_port(udp=udp)
 
     def load_config(self) -> dict:  # type: ignore[type-arg]
         if self.config_file.exists():
@@ -103,7 +105,7 @@ class Stack:
             changed = True
         for name, default in EXTRA_PORTS.items():  # added after a state directory was first created
             if name not in config["ports"]:
-                config["ports"][name] = self._pick_port(default)
+                config["ports"][name] = self._pick_port(default, udp=name in UDP_PORTS)
                 changed = True
         if not config.get("installation_id"):
             # names this installation's containers on a shared engine (the deployer only touches its own)
@@ -149,6 +151,10 @@ class Stack:
             self.run / "caddy.pid",
         )
 
+    def edge_resolver(self, config: dict) -> EdgeResolver:  # type: ignore[type-arg]
+        env = {**os.environ, "SLIPWAY_STATE_DIR": str(self.state)}  # `down` and tests find it by its stack
+        return EdgeResolver(config["ports"]["edge_dns"], self.logs / "edge-dns.log", self.run / "edge-dns.pid", env)
+
     def urls(self, config: dict) -> dict[str, str]:  # type: ignore[type-arg]
         return {svc.name: f"http://127.0.0.1:{config['ports'][svc.name]}" for svc in SERVICES}
 
@@ -180,6 +186,7 @@ class Stack:
                 "CATALOG_EDGE_HTTP_PORT": str(config["ports"]["edge_http"]),
                 "CATALOG_EDGE_HTTPS_PORT": str(config["ports"]["edge_https"]),
                 "DEPLOYER_EDGE_ADMIN_URL": self.caddy(config).admin_url,
+                "DEPLOYER_EDGE_RESOLVER": self.edge_resolver(config).address,
                 "DEPLOYER_INSTALLATION_ID": str(config["installation_id"]),
                 "DEPLOYER_EDGE_HTTP_PORT": str(config["ports"]["edge_http"]),
                 "DEPLOYER_EDGE_HTTPS_PORT": str(config["ports"]["edge_https"]),
@@ -268,6 +275,9 @@ class Stack:
             say(f"  base image {engine.ensure_base_image()}")
             caddy.start()
             say(f"  edge       caddy on :{caddy.http_port} (http) and :{caddy.https_port} (https)")
+            resolver = self.edge_resolver(config)
+            resolver.start()
+            say(f"  edge dns   {resolver.address} (udp), in front of aardvark-dns")
         except RuntimeError as exc:
             raise StackError(str(exc)) from exc
 
@@ -366,6 +376,7 @@ class Stack:
         for svc in SERVICES:
             self.pid_file(svc.name).unlink(missing_ok=True)
         self.caddy(config).stop()
+        self.edge_resolver(config).stop()
         self.engine().stop()
         self.registry(config).stop()
         say("  edge, engine, registry stopped")
@@ -399,6 +410,8 @@ class Stack:
         rows.append(
             ("edge", "running" if caddy.pid() else "stopped", f":{caddy.http_port} http, :{caddy.https_port} https")
         )
+        resolver = self.edge_resolver(config)
+        rows.append(("edge dns", "running" if resolver.pid() else "stopped", f"{resolver.address} udp"))
         urls = self.urls(config)
         with httpx.Client(timeout=2) as client:
             for svc in SERVICES:

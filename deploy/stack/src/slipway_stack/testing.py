@@ -10,6 +10,7 @@ Fixtures:
     engine           the container engine (Podman service, or DOCKER_HOST) with the busybox base image
     registry         a loopback registry (Debian's docker-registry) for the session
     edge             a Caddy edge proxy (admin API + http/https ports) for the session
+    edge_resolver    the edge resolver (slipway.edgedns) Caddy resolves dynamic upstreams through
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pytest
 import uvicorn
 
 from slipway_stack.caddy import Caddy
+from slipway_stack.edgeresolver import EdgeResolver
 from slipway_stack.engine import ContainerEngine, Registry
 from slipway_stack.natsserver import NatsServer
 from slipway_stack.postgres import EmbeddedPostgres
@@ -269,3 +271,12 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caddy]:
     caddy.start()
     yield caddy
     caddy.stop()
+
+
+@pytest.fixture(scope="session")
+def edge_resolver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeResolver]:
+    state = tmp_path_factory.mktemp("edgedns")
+    resolver = EdgeResolver(free_port(udp=True), state / "edge-dns.log", state / "edge-dns.pid")
+    resolver.start()
+    yield resolver
+    resolver.stop()

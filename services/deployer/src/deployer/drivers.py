@@ -50,6 +50,7 @@ class Drivers:
                 stop_timeout=self.settings.stop_timeout_seconds,
                 rollout_timeout=self.settings.rollout_timeout_seconds,
                 retain_replaced_seconds=self.settings.retain_replaced_seconds,
+                edge_resolver=self.settings.edge_resolver,
                 extra_labels={INSTALLATION_LABEL: self.settings.installation_id},
             )
         return self.cache[key]

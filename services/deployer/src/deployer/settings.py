@@ -26,6 +26,9 @@ class DeployerSettings(ServiceSettings):
     docker_host: str | None = Field(default=None, validation_alias=AliasChoices("DEPLOYER_DOCKER_HOST", "DOCKER_HOST"))
     edge_admin_url: str = "http://127.0.0.1:2019"
     edge_http_port: int = 80
+    # the edge resolver (`python -m slipway.edgedns`) Caddy resolves dynamic upstreams through; unset: Caddy
+    # asks aardvark-dns directly (a query aardvark drops while reloading stalls requests for 5 s)
+    edge_resolver: str | None = None
     edge_https_port: int = 443
     edge_acme_public_domains: bool = False  # real public domains get ACME certificates (else the internal CA)
     edge_acme_email: str | None = None

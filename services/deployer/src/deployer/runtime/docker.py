@@ -40,11 +40,13 @@ from aiodocker.networks import DockerNetwork
 from aiodocker.volumes import DockerVolume
 
 from deployer.edge.caddy import CaddyEdge, DynamicUpstreams, EdgeError, Route
+from deployer.runtime import hostnet
 from deployer.runtime import spec as S
 from deployer.runtime.base import Applied, InstanceStatus, LogLine, LogSink, RolloutFailed, ServiceStatus
-from deployer.runtime.dnsquery import wait_for_answer
 from deployer.runtime.probes import LivenessWatcher, ProbeFailed, ProbeTarget, wait_ready
 from slipway.desired import DesiredState, ServiceSpec
+from slipway.dns import wait_for_answer
+from slipway.edgedns import edge_name
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ class DockerEngineDriver:
         log_discovery_seconds: float = 2.0,
         retain_replaced_seconds: float = 3600.0,
         edge_mode: str = "auto",  # auto (dynamic on Podman, else static) | dynamic | static
+        edge_resolver: str | None = None,  # host:port of slipway.edgedns, else Caddy asks aardvark-dns itself
     ) -> None:
         if edge_mode not in ("auto", "dynamic", "static"):
             raise ValueError(f"edge_mode must be auto, dynamic or static, not {edge_mode!r}")
@@ -129,8 +132,10 @@ class DockerEngineDriver:
         self.drain_seconds = drain_seconds
         self.retain_replaced_seconds = retain_replaced_seconds
         self.edge_mode = edge_mode
+        self.edge_resolver = edge_resolver
         self._dynamic: bool | None = None if edge_mode == "auto" else edge_mode == "dynamic"
-        self._gateways: dict[str, str] = {}  # edge network name → gateway IP (aardvark-dns listens there)
+        self._gateways: dict[str, str] = {}  # network name → gateway IP (its bridge; aardvark-dns listens there)
+        self._unpinnable: set[str] = set()  # gateways whose bridge MAC cannot be pinned from here
         self.stop_timeout = stop_timeout
         self.rollout_timeout = rollout_timeout
         self.job_timeout = job_timeout
@@ -281,7 +286,10 @@ class DockerEngineDriver:
 
     async def _edge_gateway(self, environment_id: str) -> str | None:
         """The edge network's gateway IP: where aardvark-dns answers for it (None when there is no network)."""
-        name = S.edge_network_name(environment_id)
+        return await self._gateway(S.edge_network_name(environment_id))
+
+    async def _gateway(self, name: str) -> str | None:
+        """A network's IPv4 gateway (its bridge on the engine's host); None when there is no such network."""
         if name not in self._gateways:
             try:
                 info = await (await self.docker.networks.get(name)).show()
@@ -294,16 +302,30 @@ class DockerEngineDriver:
             self._gateways[name] = str(gateway)
         return self._gateways[name]
 
+    async def _pin_bridges(self, *networks: str) -> None:
+        """Pin the MAC address of these networks' bridges (see hostnet) before and after containers join or
+        leave: otherwise the gateway address every other container has cached may change under it."""
+        for name in networks:
+            gateway = await self._gateway(name)
+            if gateway is not None and gateway not in self._unpinnable:
+                if await asyncio.to_thread(hostnet.pin_bridge, gateway) is not None:
+                    continue
+                here: str | None = await asyncio.to_thread(hostnet.interface_with_address, gateway)
+                if here is not None:
+                    self._unpinnable.add(gateway)  # here but not pinnable (no CAP_NET_ADMIN): warned once
+
     async def _edge_connect(self, environment_id: str, service_id: str, instances: list[Instance]) -> None:
         """Put READY instances behind the service's edge alias (Caddy sees them within EDGE_REFRESH)."""
         name, alias = S.edge_network_name(environment_id), S.edge_alias(service_id)
         network = DockerNetwork(self.docker, name)
+        await self._pin_bridges(name)
         for inst in instances:
             if alias in inst.aliases.get(name, []):
                 continue
             if name in inst.networks:  # connected without the alias (left over from an interrupted rollout)
                 await network.disconnect({"Container": inst.id})
             await network.connect({"Container": inst.id, "EndpointConfig": {"Aliases": [alias]}})
+        await self._pin_bridges(name)  # the first container on it created the bridge
         # aardvark-dns reloads asynchronously: go on only once it answers the new addresses
         addresses = {(await self._inspect(i.id)).networks.get(name) for i in instances}
         await self._await_dns(environment_id, service_id, lambda found: {a for a in addresses if a} <= found)
@@ -327,18 +349,30 @@ class DockerEngineDriver:
                 log.warning("could not keep %s's edge address while it drains: %s", inst.name, exc.message)
 
         leaving = [i for i in instances if i.networks.get(name)]
+        await self._pin_bridges(name)
         await asyncio.gather(*(one(i) for i in leaving))
         if leaving:  # on only once the alias no longer answers their addresses
             gone = {i.networks[name] for i in leaving}
             await self._await_dns(environment_id, leaving[0].service_id, lambda found: not (gone & found))
 
     async def _await_dns(self, environment_id: str, service_id: str, done: Callable[[set[str]], bool]) -> None:
+        lookup = await self._edge_lookup(environment_id, service_id)
+        if lookup is None:
+            return
+        (server, port), name = lookup
+        # through the edge resolver when there is one: what Caddy will be answered, and its last answer refreshed
+        if not await wait_for_answer(server, name, done, timeout=DNS_CONVERGE_SECONDS, port=port):
+            log.warning("the edge DNS did not converge for %s within %ss", name, DNS_CONVERGE_SECONDS)
+
+    async def _edge_lookup(self, environment_id: str, service_id: str) -> tuple[tuple[str, int], str] | None:
+        """((DNS server, port), name) Caddy resolves a service's ready instances with; None without a network."""
         gateway = await self._edge_gateway(environment_id)
         if gateway is None:
-            return
-        name = f"{S.edge_alias(service_id)}.dns.podman"
-        if not await wait_for_answer(gateway, name, done, timeout=DNS_CONVERGE_SECONDS):
-            log.warning("the edge DNS did not converge for %s within %ss", name, DNS_CONVERGE_SECONDS)
+            return None
+        if self.edge_resolver:
+            host, _, port = self.edge_resolver.rpartition(":")
+            return (host, int(port)), edge_name(S.edge_alias(service_id), gateway)
+        return (gateway, 53), f"{S.edge_alias(service_id)}.dns.podman"
 
     async def _edge_disconnect(self, environment_id: str, instances: list[Instance]) -> None:
         """Take instances off the edge network (alias and address)."""
@@ -516,9 +550,11 @@ class DockerEngineDriver:
     ) -> None:
         """The new version never became ready: start the previous instances again and put them back behind the
         edge (the service was down meanwhile: a volume cannot be shared)."""
+        await self._pin_bridges(S.network_name(state.environment_id))
         for inst in instances:
             with contextlib.suppress(DockerError):
                 await self.docker.containers.container(inst.id).start()
+        await self._pin_bridges(S.network_name(state.environment_id))
         restarted = [await self._inspect(i.id) for i in instances]
         probe = S.readiness_probe(service)
         with contextlib.suppress(ProbeFailed):
@@ -547,7 +583,9 @@ class DockerEngineDriver:
         try:
             if (archive := S.files_archive(service)) is not None:
                 await container.put_archive("/", archive)
+            await self._pin_bridges(network)
             await container.start()
+            await self._pin_bridges(network)  # the first container on it created the bridge
             return _instance(await container.show())
         except BaseException:
             with contextlib.suppress(DockerError):
@@ -594,13 +632,12 @@ class DockerEngineDriver:
     async def _dynamic_routes(
         self, environment_id: str, service_id: str, routes: list[S.PublicRoute]
     ) -> list[Route] | None:
-        gateway = await self._edge_gateway(environment_id)
-        if gateway is None:
+        lookup = await self._edge_lookup(environment_id, service_id)
+        if lookup is None:
             return None
-        name = f"{S.edge_alias(service_id)}.dns.podman"
-        return [
-            Route(r.host, DynamicUpstreams(name, r.port, f"{gateway}:53", EDGE_REFRESH), r.path_prefix) for r in routes
-        ]
+        (server, port), name = lookup
+        resolver = f"{server}:{port}"
+        return [Route(r.host, DynamicUpstreams(name, r.port, resolver, EDGE_REFRESH), r.path_prefix) for r in routes]
 
     def _urls(self, routes: list[S.PublicRoute]) -> list[str]:
         if self.edge is None:
@@ -838,6 +875,8 @@ class DockerEngineDriver:
         environment filter), routes of services that no longer run are removed. Dynamic routes come from the
         labels and the edge network's gateway; which instances serve is the edge network's membership."""
         services = await self.list_services(environment_id)
+        for env_id in sorted({s.environment_id for s in services}):  # bridges recreated by an engine restart
+            await self._pin_bridges(S.network_name(env_id), S.edge_network_name(env_id))
         if self.edge is not None:
             dynamic = await self._dynamic_edge()
             wanted: dict[str, list[Route]] = {}

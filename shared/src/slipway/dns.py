@@ -1,4 +1,4 @@
-"""A minimal DNS A-record lookup against one server (aardvark-dns on an edge network's gateway)."""
+"""DNS on the wire, just enough for the edge: A queries and answers, a one-server lookup, a convergence wait."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
 def _query(name: str, ident: int) -> bytes:
@@ -51,6 +52,52 @@ def parse_a_records(data: bytes, ident: int) -> set[str] | None:
     return found
 
 
+NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
+TYPE_A = 1
+
+
+@dataclass(frozen=True)
+class Question:
+    """The one question of a query: its id, recursion flag, raw question bytes (echoed back), name and type."""
+
+    ident: int
+    recursion_desired: bool
+    raw: bytes
+    name: str
+    qtype: int
+
+
+def parse_question(data: bytes) -> Question | None:
+    """The question of a standard query with exactly one question; None for anything else."""
+    if len(data) < 12:
+        return None
+    ident, flags, qd, _, _, _ = struct.unpack("!HHHHHH", data[:12])
+    if flags & 0x8000 or (flags >> 11) & 0xF or qd != 1:  # a response, not a QUERY, or not one question
+        return None
+    labels: list[str] = []
+    offset = 12
+    try:
+        while (length := data[offset]) != 0:
+            if length & 0xC0:  # no compression in a question
+                return None
+            labels.append(data[offset + 1 : offset + 1 + length].decode("ascii"))
+            offset += 1 + length
+        qtype, qclass = struct.unpack("!HH", data[offset + 1 : offset + 5])
+    except (IndexError, UnicodeDecodeError, struct.error):
+        return None
+    return Question(ident, bool(flags & 0x0100), data[12 : offset + 5], ".".join(labels).lower(), qtype)
+
+
+def build_answer(question: Question, addresses: set[str] | None, rcode: int = NOERROR, ttl: int = 1) -> bytes:
+    """A response to `question`: A records for `addresses` (sorted), or just `rcode` (recursion available,
+    so an empty NOERROR is not taken for a lame referral)."""
+    records = sorted(addresses or ())
+    flags = 0x8080 | (0x0100 if question.recursion_desired else 0) | rcode
+    header = struct.pack("!HHHHHH", question.ident, flags, 1, len(records), 0, 0)
+    body = b"".join(b"\xc0\x0c" + struct.pack("!HHIH", TYPE_A, 1, ttl, 4) + socket.inet_aton(a) for a in records)
+    return header + question.raw + body
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -80,12 +127,17 @@ async def resolve_a(server: str, name: str, timeout: float = 1.0, port: int = 53
 
 
 async def wait_for_answer(
-    server: str, name: str, done: Callable[[set[str]], bool], timeout: float = 10.0, interval: float = 0.1
+    server: str,
+    name: str,
+    done: Callable[[set[str]], bool],
+    timeout: float = 10.0,
+    interval: float = 0.1,
+    port: int = 53,
 ) -> bool:
     """Poll `name` until `done(addresses)`; False when the server never converges within `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = await resolve_a(server, name)
+        found = await resolve_a(server, name, port=port)
         if found is not None and done(found):
             return True
         await asyncio.sleep(interval)
