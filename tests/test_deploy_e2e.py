@@ -502,9 +502,7 @@ def test_deployer_operations_match_the_spec(world: World, spec: dict[str, Any]) 
     assert not [c for c in world.containers_of(box) if c["State"] == "running"]
 
 
-def test_lifecycle_jobs_run_on_their_events_and_cron_schedules_answer_clearly(
-    world: World, spec: dict[str, Any]
-) -> None:
+def test_lifecycle_jobs_run_on_their_events_and_cron_jobs_are_scheduled(world: World, spec: dict[str, Any]) -> None:
     api, env = world.api, world.env["id"]
     registry = api.get(f"/organization/{world.org}/containerRegistry").json()["results"][0]
     host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -547,9 +545,14 @@ def test_lifecycle_jobs_run_on_their_events_and_cron_schedules_answer_clearly(
         201,
     )
     queued = check(spec, "deployJob", api.post(f"/job/{nightly['id']}/deploy", json={}))
-    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYMENT_ERROR"
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED"
+    assert check(spec, "getJobStatus", api.get(f"/job/{nightly['id']}/status"))["state"] == "DEPLOYED"
     lines = api.get(f"/environment/{env}/logs", params={"version": queued["execution_id"]}).json()
-    assert any("cron schedules are not run" in x["message"]["safe_message"] for x in lines)
+    assert any(
+        'nightly: scheduled "*/5 * * * *" (Etc/UTC), next run at ' in x["message"]["safe_message"] for x in lines
+    ), [x["message"]["safe_message"] for x in lines]
+    stopped = check(spec, "stopJob", api.post(f"/job/{nightly['id']}/stop", json={}))
+    assert world.wait_terminal(stopped["execution_id"]) == "STOPPED"
     world.ok(api.delete(f"/job/{nightly['id']}"), 204)
 
 

@@ -1,4 +1,4 @@
-"""Events the deployer consumes: catalog's deletions uninstall what ran (containers, routes, networks)."""
+"""Events the deployer consumes: catalog's deletions uninstall what ran (containers, routes, networks, schedules)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deployer.drivers import Drivers
-from deployer.models import ServiceState
+from deployer.models import CronSchedule, ServiceState
 from slipway.contracts import Subjects
 from slipway.events import Envelope, RetryableError, Subscription
 
@@ -25,6 +25,7 @@ def subscriptions(drivers: Drivers) -> list[Subscription]:
         except Exception as exc:  # noqa: BLE001 - the engine may be briefly away: retry later
             raise RetryableError(str(exc)) from exc
         await session.execute(delete(ServiceState).where(ServiceState.service_id == payload["service_id"]))
+        await session.execute(delete(CronSchedule).where(CronSchedule.service_id == payload["service_id"]))
 
     async def environment_deleted(session: AsyncSession, envelope: Envelope) -> None:
         environment_id = envelope.payload.get("environment_id") or envelope.resource_id
@@ -33,6 +34,7 @@ def subscriptions(drivers: Drivers) -> list[Subscription]:
         except Exception as exc:  # noqa: BLE001
             raise RetryableError(str(exc)) from exc
         await session.execute(delete(ServiceState).where(ServiceState.environment_id == environment_id))
+        await session.execute(delete(CronSchedule).where(CronSchedule.environment_id == environment_id))
 
     return [
         Subscription(Subjects.SERVICE_DELETED, service_deleted),

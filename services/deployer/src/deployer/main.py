@@ -1,4 +1,4 @@
-"""deployer application factory: the action API, the per-environment queue worker, catalog's delete events."""
+"""deployer application factory: the action API, the queue worker, the cron scheduler, catalog's delete events."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from deployer.endpoints import router
 from deployer.events import subscriptions
 from deployer.models import Base
 from deployer.runner import Runner
+from deployer.scheduler import Scheduler
 from deployer.settings import DeployerSettings
 from deployer.store import Store
 from deployer.tails import Tails
@@ -43,8 +44,16 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
         )
+        app.state.scheduler = Scheduler(
+            app.state.db,
+            app.state.catalog.desired_state,
+            drivers.for_state,
+            tick_seconds=settings.cron_tick_seconds,
+            stale_seconds=settings.cron_stale_seconds,
+        )
         await drivers.adopt_local()
         await app.state.worker.start()
+        await app.state.scheduler.start()
         catalog = app.state.catalog
 
         async def secrets(environment_id: str, service_id: str) -> list[str]:
@@ -62,6 +71,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
 
     async def stop(app: FastAPI) -> None:
         await app.state.tails.stop()
+        await app.state.scheduler.stop()
         await app.state.worker.stop()
         await drivers.close()
 

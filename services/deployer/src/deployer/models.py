@@ -103,3 +103,29 @@ class ServiceState(Base):
     deployed_commit: Mapped[str | None] = mapped_column(String(64))
     deployed_image: Mapped[str | None] = mapped_column(String(1024))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CronSchedule(Base):
+    """A deployed CRON job's schedule: what to run (the image of the deployment that scheduled it), when it
+    fires next, and its last run. `running` holds the id of the run in progress (concurrency policy Forbid)."""
+
+    __tablename__ = "cron_schedules"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column()
+    project_id: Mapped[uuid.UUID] = mapped_column()
+    environment_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    cron: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str] = mapped_column(String(1024))
+    execution_id: Mapped[str] = mapped_column(String(128))  # the deployment that scheduled it
+    next_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[str | None] = mapped_column(String(16))  # RUNNING | SUCCEEDED | FAILED
+    running: Mapped[str | None] = mapped_column(String(160))  # run id while a run is in progress
+    run_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+Index("ix_cron_schedules_due", CronSchedule.next_run_at)

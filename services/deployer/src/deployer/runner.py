@@ -6,13 +6,17 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
+from deployer import schedules
 from deployer.clients import Builder, Catalog, UpstreamError
 from deployer.deploylogs import DeploymentLog
 from deployer.models import Deployment
 from deployer.runtime.base import RolloutFailed, RuntimeDriver
 from deployer.store import Store
+from slipway import cron
 from slipway.desired import DesiredState, ServiceSpec, content_version
+from slipway.timeutil import rfc3339, utcnow
 
 log = logging.getLogger("deployer.runner")
 
@@ -79,6 +83,7 @@ class Runner:
             state = await self.catalog.desired_state(str(dep.environment_id))
         except UpstreamError as exc:
             if exc.status == 404 and dep.action == "DELETE":
+                await schedules.drop_environment(self.store.db, str(dep.environment_id))
                 await self.store.finish(dep, "DELETED")
                 return
             await self.store.finish(dep, FAILED[dep.action], error=f"could not read the environment: {exc.detail}")
@@ -165,6 +170,8 @@ class Runner:
             step = {"STOP": "Stop", "RESTART": "Restart", "DELETE": "Delete"}[dep.action]
             await self.store.service_state(dep, svc.id, svc.kind, svc.name, ONGOING[dep.action])
             sink = journal.sink(step, svc)  # type: ignore[arg-type]
+            if dep.action in ("STOP", "DELETE"):
+                await schedules.drop(self.store.db, svc.id)  # a stopped or uninstalled CRON job runs no more
             await self._lifecycle_event(dep, state, svc, driver, sink)
             if dep.action == "STOP":
                 await driver.stop(state, svc, sink)
@@ -219,14 +226,6 @@ class Runner:
     ) -> str:
         image: str | None
         commit: str | None = svc.git.commit if svc.git else None
-        if svc.job is not None and svc.job.kind == "CRON":
-            reason = (
-                "cron schedules are not run on docker-engine clusters yet: deploy it as a lifecycle job, or skip "
-                "it in its stage (AttachServiceToDeploymentStage with is_skipped)"
-            )
-            await journal.line("DeployedError", f"{svc.name}: {reason}", svc, level="ERROR")
-            await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYMENT_ERROR", error=reason)
-            return "DEPLOYMENT_ERROR"
         if svc.git is not None:
             await self.store.service_state(dep, svc.id, svc.kind, svc.name, "BUILDING", stage_id=svc.stage_id)
             build = await self._build(dep, state, svc, journal)
@@ -246,17 +245,12 @@ class Runner:
             image = image_ref(svc)
         if await self.store.cancel_requested(dep):
             raise Canceled()
+        if svc.job is not None and svc.job.kind == "CRON":
+            return await self._schedule(dep, svc, image, commit, journal)
         if svc.job is not None and not svc.job.on_start:
             # a lifecycle job runs on its events only: deploying it makes its image ready for them
             await journal.line("Deployed", f"{svc.name}: ready to run on its lifecycle events", svc)
-            deployed = {
-                "commit": commit,
-                "image": image,
-                "image_tag": svc.image.tag if svc.image else None,
-                "spec_version": spec_version(svc, image),
-            }
-            await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYED", deployed=deployed)
-            return "DEPLOYED"
+            return await self._deployed(dep, svc, image, commit)
         await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYING", stage_id=svc.stage_id)
         await journal.line("Deploy", f"{svc.name}: deploying {image}", svc)
         target = event_command(svc, "start") if svc.job is not None else svc
@@ -283,6 +277,33 @@ class Runner:
         note = "deployed" if applied.changed else "already running this version: nothing to change"
         urls = f" at {', '.join(applied.urls)}" if applied.urls else ""
         await journal.line("Deployed", f"{svc.name}: {note}{urls}", svc)
+        return await self._deployed(dep, svc, image, commit)
+
+    async def _schedule(
+        self, dep: Deployment, svc: ServiceSpec, image: str | None, commit: str | None, journal: DeploymentLog
+    ) -> str:
+        """A CRON job's deployment makes its image ready (built like a lifecycle job's) and (re)schedules it:
+        the scheduler (scheduler.py) runs it at each fire time."""
+        assert svc.job is not None
+        timezone = svc.job.timezone
+        try:
+            if image is None:
+                raise ValueError("no image to run")
+            expression = cron.check(svc.job.cron or "")
+            next_run = cron.next_after(expression, utcnow(), timezone)
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            reason = f"cannot schedule: {exc}"
+            await journal.line("DeployedError", f"{svc.name}: {reason}", svc, level="ERROR")
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYMENT_ERROR", error=reason)
+            return "DEPLOYMENT_ERROR"
+        await schedules.upsert(self.store.db, dep, svc.id, svc.name, expression, timezone, image, next_run)
+        await journal.line(
+            "Deployed", f'{svc.name}: scheduled "{expression}" ({timezone}), next run at {rfc3339(next_run)}', svc
+        )
+        return await self._deployed(dep, svc, image, commit)
+
+    async def _deployed(self, dep: Deployment, svc: ServiceSpec, image: str | None, commit: str | None) -> str:
+        """Record what now runs (or is ready to run) for the service: DEPLOYED."""
         tag = svc.image.tag if svc.image else None
         deployed = {"commit": commit, "image": image, "image_tag": tag, "spec_version": spec_version(svc, image)}
         await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYED", deployed=deployed)

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.job import cron
 from catalog.job.schemas import (
     EVENTS,
     CommandOut,
@@ -25,6 +24,7 @@ from catalog.models import Environment, Service
 from catalog.workload import git, rules, store
 from catalog.workload.rules import MAXIMUM_CPU, MAXIMUM_GPU, MAXIMUM_MEMORY
 from catalog.workload.schemas import Healthcheck, Reference
+from slipway import cron
 from slipway.errors import BadRequest
 from slipway.timeutil import rfc3339
 
