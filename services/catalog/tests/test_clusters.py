@@ -205,6 +205,17 @@ async def test_cluster_validation_answers_400_naming_the_field(catalog: Catalog)
         "slipway_engine_host",
     )
     bad(await catalog.api.post(base, json={**ON_PREMISE, "slipway_engine_host": "tcp://h:1"}), "slipway_engine_host")
+    for address in (
+        "tcp://256.1.1.1:99999",
+        "tcp://256.1.1.1:2375",
+        "tcp://engine:99999",
+        "tcp://bad_host:2375",
+        "tcp://a b:2375",
+        "unix://relative.sock",
+        "tcp://:2375",
+    ):
+        body = {**ON_PREMISE, "slipway_engine": "docker", "slipway_engine_host": address}
+        bad(await catalog.api.post(base, json=body), "slipway_engine_host")
     bad(await catalog.api.post(base, content=b"{not json", headers={"content-type": "application/json"}), "JSON")
     bad(await catalog.api.get("/organization/not-a-uuid/cluster"), "organization_id")
     bad(await catalog.api.put(f"{base}/nope", json=ON_PREMISE), "cluster_id")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,12 +89,45 @@ def _check_engine_host(engine: str, host: str | None) -> None:
             f"slipway_engine_host: required for a {engine} cluster "
             "(e.g. unix:///run/podman/podman.sock or tcp://10.0.0.5:2375)"
         )
-    parts = urlsplit(host)
-    if parts.scheme not in ENGINE_HOST_SCHEMES or not (parts.netloc if parts.scheme != "unix" else parts.path):
+    problem = engine_address_problem(host)
+    if problem is not None:
         raise BadRequest(
-            f"slipway_engine_host: '{host}' is not a Docker Engine API address "
+            f"slipway_engine_host: '{host}' is not a Docker Engine API address: {problem} "
             f"({', '.join(sorted(s + '://' for s in ENGINE_HOST_SCHEMES))})"
         )
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def engine_address_problem(host: str) -> str | None:
+    """Why `host` is not a usable engine URL (unix socket path, or a host name / IP with a valid port), or None."""
+    if any(ch.isspace() or ord(ch) < 32 for ch in host):
+        return "spaces and control characters are not allowed"
+    try:
+        parts = urlsplit(host)
+        port = parts.port
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ENGINE_HOST_SCHEMES:
+        return "unknown scheme"
+    if parts.scheme == "unix":
+        return None if parts.path.startswith("/") and not parts.netloc else "a unix socket needs an absolute path"
+    name = parts.hostname
+    if not name:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    if name.replace(".", "").isdigit() or ":" in name:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return f"{name} is not an IP address"
+        return None
+    labels = name.rstrip(".").split(".")
+    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        return f"{name} is not a host name"
+    return None
 
 
 async def _flush(session: AsyncSession, name: str) -> None:

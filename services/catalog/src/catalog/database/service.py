@@ -22,7 +22,7 @@ from catalog.database.schemas import (
 )
 from catalog.database.schemas import Database as DatabaseOut
 from catalog.environment.service import stages
-from catalog.events.publish import emit_service
+from catalog.events.publish import emit_service, emit_service_deleted
 from catalog.models import DeploymentStage, Environment, Service
 from slipway.contracts import Subjects
 from slipway.crypto import Keyring
@@ -224,7 +224,7 @@ async def edit(session: AsyncSession, svc: Service, body: DatabaseEditRequest) -
 
 
 async def delete(session: AsyncSession, svc: Service) -> None:
-    await emit_service(session, Subjects.SERVICE_DELETED, svc)
+    await emit_service_deleted(session, svc)
     await session.delete(svc)
     await session.flush()
 

@@ -17,7 +17,7 @@ from catalog.environment.schemas import (
 )
 from catalog.environment.schemas import DeploymentStage as StageOut
 from catalog.environment.schemas import Environment as EnvironmentOut
-from catalog.events.publish import emit, emit_services_deleted
+from catalog.events.publish import emit, emit_environment_deleted
 from catalog.models import Cluster, DeploymentStage, Environment, Project, Service
 from slipway.contracts import Subjects
 from slipway.db import flush_or_conflict
@@ -133,14 +133,7 @@ async def edit(session: AsyncSession, principal: Principal, env: Environment, bo
 
 
 async def delete(session: AsyncSession, env: Environment) -> None:
-    await emit_services_deleted(session, env.id)
-    await emit(
-        session,
-        Subjects.ENVIRONMENT_DELETED,
-        env.organization_id,
-        env.id,
-        {"environment_id": str(env.id), "project_id": str(env.project_id)},
-    )
+    await emit_environment_deleted(session, env)
     await session.delete(env)
 
 

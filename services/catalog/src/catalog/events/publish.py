@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import Service, outbox
+from catalog.models import Cluster, Environment, Project, Service, outbox
 from slipway.contracts import Subjects
 from slipway.events import Envelope, add_event
 
@@ -28,8 +28,47 @@ async def emit_service(session: AsyncSession, subject: str, service: Service) ->
     await emit(session, subject, service.organization_id, service.id, payload)
 
 
-async def emit_services_deleted(session: AsyncSession, environment_id: uuid.UUID) -> None:
-    """Before an environment's rows cascade away, tell the deployer about each of its services."""
-    rows = await session.execute(select(Service).where(Service.environment_id == environment_id))
+async def cluster_target(session: AsyncSession, environment_id: uuid.UUID) -> dict[str, Any]:
+    """Where an environment's workloads run (no secret: engine and its address), so the deployer can
+    uninstall them after the rows are gone."""
+    row = (
+        await session.execute(
+            select(Cluster.id, Cluster.engine, Cluster.engine_host)
+            .join(Environment, Environment.cluster_id == Cluster.id)
+            .where(Environment.id == environment_id)
+        )
+    ).first()
+    if row is None:
+        return {}
+    return {"cluster_id": str(row.id), "engine": row.engine, "engine_host": row.engine_host}
+
+
+async def emit_service_deleted(session: AsyncSession, service: Service) -> None:
+    payload = {
+        "service_id": str(service.id),
+        "environment_id": str(service.environment_id),
+        "kind": service.kind,
+        **await cluster_target(session, service.environment_id),
+    }
+    await emit(session, Subjects.SERVICE_DELETED, service.organization_id, service.id, payload)
+
+
+async def emit_environment_deleted(session: AsyncSession, env: Environment) -> None:
+    """Before an environment's rows cascade away, tell the deployer about it and each of its services."""
+    rows = await session.execute(select(Service).where(Service.environment_id == env.id))
     for service in rows.scalars():
-        await emit_service(session, Subjects.SERVICE_DELETED, service)
+        await emit_service_deleted(session, service)
+    payload = {
+        "environment_id": str(env.id),
+        "project_id": str(env.project_id),
+        **await cluster_target(session, env.id),
+    }
+    await emit(session, Subjects.ENVIRONMENT_DELETED, env.organization_id, env.id, payload)
+
+
+async def emit_project_deleted(session: AsyncSession, project: Project) -> None:
+    """Every environment of the project (and so every service) is announced deleted, then the project."""
+    environments = await session.scalars(select(Environment).where(Environment.project_id == project.id))
+    for env in environments.all():
+        await emit_environment_deleted(session, env)
+    await emit(session, Subjects.PROJECT_DELETED, project.organization_id, project.id, {"project_id": str(project.id)})

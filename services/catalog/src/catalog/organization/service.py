@@ -8,7 +8,8 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import Cluster, ContainerRegistry, Organization
+from catalog.events.publish import emit_project_deleted
+from catalog.models import Cluster, ContainerRegistry, Organization, Project
 from catalog.settings import CatalogSettings
 
 
@@ -71,5 +72,9 @@ async def rename(session: AsyncSession, organization_id: uuid.UUID, name: str) -
 
 
 async def remove(session: AsyncSession, organization_id: uuid.UUID) -> None:
-    """Everything below the organization goes with it (foreign keys cascade)."""
+    """Everything below the organization goes with it (foreign keys cascade); first every project, environment
+    and service is announced deleted, so the deployer uninstalls all the organization ran."""
+    projects = await session.scalars(select(Project).where(Project.organization_id == organization_id))
+    for project in projects.all():
+        await emit_project_deleted(session, project)
     await session.execute(delete(Organization).where(Organization.id == organization_id))

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.events.publish import emit, emit_services_deleted
+from catalog.events.publish import emit, emit_project_deleted
 from catalog.models import Environment, Project
 from catalog.project.schemas import Project as ProjectOut
 from catalog.project.schemas import ProjectRequest, Reference
@@ -73,15 +73,5 @@ async def edit(session: AsyncSession, project: Project, body: ProjectRequest) ->
 
 
 async def delete(session: AsyncSession, project: Project) -> None:
-    environments = await session.execute(select(Environment.id).where(Environment.project_id == project.id))
-    for (environment_id,) in environments.all():
-        await emit_services_deleted(session, environment_id)
-        await emit(
-            session,
-            Subjects.ENVIRONMENT_DELETED,
-            project.organization_id,
-            environment_id,
-            {"environment_id": str(environment_id), "project_id": str(project.id)},
-        )
+    await emit_project_deleted(session, project)
     await session.delete(project)
-    await emit(session, Subjects.PROJECT_DELETED, project.organization_id, project.id, {"project_id": str(project.id)})

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog import hosts
-from catalog.events.publish import emit_service
+from catalog.events.publish import emit_service, emit_service_deleted
 from catalog.models import Environment, Service
 from catalog.workload.rules import default_stage, flush_name
 from slipway.contracts import Subjects
@@ -86,6 +86,6 @@ async def update(
 
 
 async def delete(session: AsyncSession, svc: Service) -> None:
-    await emit_service(session, Subjects.SERVICE_DELETED, svc)
+    await emit_service_deleted(session, svc)
     await session.delete(svc)
     await session.flush()
