@@ -22,13 +22,28 @@ class Drivers:
         return self._docker(self.settings.docker_host)
 
     def for_state(self, state: DesiredState) -> RuntimeDriver:
-        engine = state.cluster.engine
+        return self.for_cluster(state.cluster.id, state.cluster.engine, state.cluster.engine_host)
+
+    def for_cluster(self, cluster_id: str, engine: str, engine_host: str | None) -> RuntimeDriver:
+        """The driver of a cluster: a docker-engine cluster is reached at its own engine address (the
+        deployer's `DOCKER_HOST` only when the cluster names none)."""
         if engine in DOCKER_ENGINES:
-            return self._docker(self.settings.docker_host or state.cluster.engine_host)
+            return self._docker(engine_host or self.settings.docker_host)
         raise RuntimeError(
-            f"cluster {state.cluster.id} runs on {engine!r}: only docker-engine clusters (Docker or Podman) can be "
+            f"cluster {cluster_id} runs on {engine!r}: only docker-engine clusters (Docker or Podman) can be "
             "deployed to yet"
         )
+
+    def for_event(self, payload: dict[str, object]) -> RuntimeDriver | None:
+        """The driver of a deleted resource's cluster, from catalog's deletion event (older events name no
+        cluster: the local engine). None when that engine never ran anything of Slipway's."""
+        engine = payload.get("engine")
+        if not isinstance(engine, str):
+            return self.default()
+        if engine not in DOCKER_ENGINES:
+            return None
+        host = payload.get("engine_host")
+        return self.for_cluster(str(payload.get("cluster_id")), engine, host if isinstance(host, str) else None)
 
     def _docker(self, host: str | None) -> RuntimeDriver:
         key = host or ""

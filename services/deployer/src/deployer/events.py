@@ -20,8 +20,10 @@ async def _nolog(_: str) -> None:
 def subscriptions(drivers: Drivers) -> list[Subscription]:
     async def service_deleted(session: AsyncSession, envelope: Envelope) -> None:
         payload: dict[str, Any] = envelope.payload
+        driver = drivers.for_event(payload)
         try:
-            await drivers.default().delete(payload["environment_id"], payload["service_id"], _nolog)
+            if driver is not None:
+                await driver.delete(payload["environment_id"], payload["service_id"], _nolog)
         except Exception as exc:  # noqa: BLE001 - the engine may be briefly away: retry later
             raise RetryableError(str(exc)) from exc
         await session.execute(delete(ServiceState).where(ServiceState.service_id == payload["service_id"]))
@@ -29,8 +31,10 @@ def subscriptions(drivers: Drivers) -> list[Subscription]:
 
     async def environment_deleted(session: AsyncSession, envelope: Envelope) -> None:
         environment_id = envelope.payload.get("environment_id") or envelope.resource_id
+        driver = drivers.for_event(envelope.payload)
         try:
-            await drivers.default().delete_environment(str(environment_id))
+            if driver is not None:
+                await driver.delete_environment(str(environment_id))
         except Exception as exc:  # noqa: BLE001
             raise RetryableError(str(exc)) from exc
         await session.execute(delete(ServiceState).where(ServiceState.environment_id == environment_id))
