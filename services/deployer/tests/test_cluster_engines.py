@@ -60,6 +60,14 @@ def second_engine(engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         proc.terminate()
         proc.wait(20)
         sock.unlink(missing_ok=True)
+        unmount_below(state)
+
+
+def unmount_below(path: Path) -> None:
+    """Podman's storage bind-mounts its overlay directory; leave no mount behind (deepest first)."""
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m.startswith(f"{path}/")), key=len, reverse=True):
+        subprocess.run(["umount", point], check=False, capture_output=True)
 
 
 def job() -> ServiceSpec:
