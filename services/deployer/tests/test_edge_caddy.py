@@ -66,15 +66,14 @@ async def https_get(edge, host: str, timeout: float = 20.0) -> httpx.Response:  
                 await asyncio.sleep(0.2)
 
 
+NO_ROUTE_BODY = "No service answers on this host.\n"
+
+
 async def test_routes_switch_in_place_and_sit_before_catch_all(caddy: CaddyEdge, edge, serve_app) -> None:  # type: ignore[no-untyped-def]
     sid = f"edgetest-{uuid.uuid4().hex[:8]}"
     host = f"{sid}.slipway.localhost"
-    # a catch-all someone else owns: our routes must be inserted before it
-    await caddy._call(
-        "POST",
-        caddy._routes_path,
-        {"@id": "edgetest-catchall", "handle": [{"handler": "static_response", "status_code": 404, "body": "none"}]},
-    )
+    # the stack's catch-all (404 for hosts nobody serves): our routes must be inserted before it
+    assert (await caddy._raw_routes())[-1]["@id"] == "slipway-no-route"
     async with await upstream_app(serve_app, "one") as one, await upstream_app(serve_app, "two") as two:
         up1, up2 = one.removeprefix("http://"), two.removeprefix("http://")
         ids = await caddy.set_service_routes(sid, [(host, up1), (f"www.{host}", up1)])
@@ -83,8 +82,8 @@ async def test_routes_switch_in_place_and_sit_before_catch_all(caddy: CaddyEdge,
         assert (r.status_code, r.text) == (200, "one /x")
         raw = await caddy._raw_routes()
         positions = {r.get("@id"): i for i, r in enumerate(raw)}
-        assert positions[f"svc-{sid}-0"] < positions["edgetest-catchall"]
-        assert positions[f"svc-{sid}-1"] < positions["edgetest-catchall"]
+        assert positions[f"svc-{sid}-0"] < positions["slipway-no-route"]
+        assert positions[f"svc-{sid}-1"] < positions["slipway-no-route"]
 
         # same hosts, new upstream: the route stays where it is, only its upstreams change
         await caddy.set_service_routes(sid, [(host, up2), (f"www.{host}", up2)])
@@ -101,11 +100,11 @@ async def test_routes_switch_in_place_and_sit_before_catch_all(caddy: CaddyEdge,
         # a path prefix routes only that path
         await caddy.set_service_routes(sid, [(host, up1)], path_prefix="/api/")
         assert (await get(edge, host, "/api/v1")).text == "one /api/v1"
-        assert (await get(edge, host, "/other")).text == "none"
+        assert (await get(edge, host, "/other")).text == NO_ROUTE_BODY
 
         # Caddy restarted empty (routes wiped): ensure re-applies the set
         await caddy.remove_service(sid)
-        assert (await get(edge, host)).text == "none"
+        assert (await get(edge, host)).text == NO_ROUTE_BODY
         await caddy.ensure({sid: [(host, up2)]})
         assert (await get(edge, host)).text == "two /"
         assert [r.route_id for r in await caddy.list_routes() if r.service_id == sid] == [f"svc-{sid}-0"]

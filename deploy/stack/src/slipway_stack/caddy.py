@@ -13,6 +13,18 @@ import httpx
 from slipway_stack.procs import bin_path, read_pid, start_detached, stop_pid, tail
 
 SERVER = "slipway"
+NO_ROUTE = {
+    "@id": "slipway-no-route",
+    "handle": [
+        {
+            "handler": "static_response",
+            "status_code": 404,
+            "headers": {"X-Slipway-No-Route": ["1"], "Content-Type": ["text/plain; charset=utf-8"]},
+            "body": "No service answers on this host.\n",
+        }
+    ],
+    "terminal": True,
+}
 
 
 class EdgeError(RuntimeError):
@@ -46,7 +58,9 @@ class Caddy:
                     "servers": {
                         SERVER: {
                             "listen": [f":{self.http_port}", f":{self.https_port}"],
-                            "routes": [],
+                            # the deployer inserts each service's routes before this catch-all: a host that
+                            # no service serves (never, or no more) answers 404, never Caddy's empty 200
+                            "routes": [NO_ROUTE],
                             # both ports serve the routes: no forced redirect to HTTPS
                             "automatic_https": {"disable_redirects": True},
                         }
