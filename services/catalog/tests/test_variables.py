@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -53,18 +54,19 @@ async def _world(cat: Catalog) -> World:
     pid = (await cat.api.post(f"/organization/{org}/project", json={"name": "p"})).json()["id"]
     env = (await cat.api.post(f"/project/{pid}/environment", json={"name": f"e-{uuid.uuid4().hex[:6]}"})).json()
     w = {"organization": org, "project": pid, "environment": env["id"]}
+    tag = uuid.uuid4().hex[:6]  # host slugs are unique in the whole installation
     app = await _service(
         cat, w, "APPLICATION", "api",
         {
             "git_repository": {"url": "https://github.com/acme/api.git", "branch": "main", "root_path": "/",
                                "provider": "GITHUB", "git_token_id": None},
             "git_commit_id": "c" * 40,
-            "host_slug": "api-dev",
+            "host_slug": f"api-{tag}",
             "ports": [{"id": str(uuid.uuid4()), "name": "p8080", "internal_port": 8080, "external_port": 443,
                        "publicly_accessible": True, "is_default": True, "protocol": "HTTP"}],
         },
     )  # fmt: skip
-    container = await _service(cat, w, "CONTAINER", "web", {"host_slug": "web-dev", "ports": []})
+    container = await _service(cat, w, "CONTAINER", "web", {"host_slug": f"web-{tag}", "ports": []})
     database = await _service(
         cat, w, "DATABASE", "pg",
         {"type": "POSTGRESQL", "version": "16", "port": 5432, "login": "superuser", "database_name": "postgres"},
@@ -139,7 +141,7 @@ async def test_variable_crud_and_listing_match_the_spec(catalog: Catalog, spec: 
         f"app-z{w.app[:8]}",
     )
     assert builtin["service_id"] == w.app and builtin["service_type"] == "APPLICATION"
-    assert app_list[f"{head}_HOST_EXTERNAL"][0]["value"] == "api-dev.localhost"
+    assert re.fullmatch(r"api-[0-9a-f]{6}\.localhost", app_list[f"{head}_HOST_EXTERNAL"][0]["value"])
     assert app_list[f"{head}_GIT_COMMIT_ID"][0]["value"] == "c" * 40
     assert app_list[f"{head}_GIT_BRANCH"][0]["value"] == "main"
     assert app_list["QOVERY_PROJECT_ID"][0]["value"] == w.project

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import Cluster, Environment, Service
@@ -33,16 +33,21 @@ def external_host(host_slug: str, cluster: Cluster) -> str:
     return f"{host_slug}.{cluster.base_domain}"
 
 
+_PORT_HOST = re.compile(r"^p[0-9]+-")
+
+
 async def assign_host_slug(session: AsyncSession, env: Environment, name: str, service_id: uuid.UUID) -> str:
-    """`<service>-<environment>`, unique across the cluster (the short id is appended when taken); kept for life."""
+    """`<service>-<environment>`, unique across the whole installation (every organization's clusters share one
+    edge): the service's short id is appended when another service anywhere has it, or when it would read like
+    another service's port host (`p<port>-<slug>`). Kept for the service's life; a unique index backs it."""
     candidate = f"{slug(name)}-{slug(env.name)}"
-    taken = await session.scalar(
-        select(Service.id)
-        .join(Environment, Environment.id == Service.environment_id)
-        .where(Environment.cluster_id == env.cluster_id, Service.config["host_slug"].astext == candidate)
-        .limit(1)
-    )
-    return candidate if taken is None else f"{candidate}-{short_id(service_id)}"
+    suffixed = f"{candidate}-{short_id(service_id)}"
+    if _PORT_HOST.match(candidate):
+        return suffixed
+    # creators of the same candidate wait for each other (until commit), so the later one sees it taken
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"catalog:host:{candidate}"})
+    taken = await session.scalar(select(Service.id).where(Service.config["host_slug"].astext == candidate).limit(1))
+    return candidate if taken is None else suffixed
 
 
 def public_url(host: str, https_port: int) -> str:

@@ -96,3 +96,5 @@ class Service(Base):
 
 # service names are case-insensitive and unique within their environment, whatever their kind
 Index("uq_services_name", Service.environment_id, func.lower(Service.name), unique=True)
+# a generated public host belongs to one service in the whole installation (every organization shares the edge)
+Index("uq_services_host_slug", Service.config["host_slug"].astext, unique=True)
