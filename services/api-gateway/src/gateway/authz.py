@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from slipway.errors import Forbidden, NotFound, ServiceUnavailable
+from slipway.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, SlipwayError
 from slipway.principal import HEADER
 
 ActionFor = Callable[[str], str | None]
@@ -195,7 +195,7 @@ class Authorizer:
                 target.action, target.action
             )
         if found.scope == "project" and target.action == "environment.create":
-            target.environment_mode = _body_field(body, "mode") or "DEVELOPMENT"
+            target.environment_mode = _mode_field(body) or "DEVELOPMENT"
         return target
 
     async def extra_targets(self, template: str, body: bytes, primary: Target) -> list[Target]:
@@ -215,7 +215,7 @@ class Authorizer:
         project_id = _body_field(body, "project_id")
         if not project_id or project_id == str(primary.project_id):
             return []
-        mode = _body_field(body, "mode") or primary.environment_mode or "DEVELOPMENT"
+        mode = _mode_field(body) or primary.environment_mode or "DEVELOPMENT"
         path = f"/project/{project_id}/environment"
         return [await self.target("/project/{id}/environment", "POST", path, {}, json.dumps({"mode": mode}).encode())]
 
@@ -224,9 +224,12 @@ class Authorizer:
             scope, parent = query.get("scope"), query.get("parent_id")
         else:
             scope, parent = _body_field(body, "variable_scope"), _body_field(body, "variable_parent_id")
+        field = "scope" if method == "GET" else "variable_scope"
         kind = _VARIABLE_SCOPES.get(str(scope))
-        if kind is None or not parent:
-            raise NotFound("variable parent not found")
+        if kind is None:
+            raise BadRequest(f"{field}: must be one of {', '.join(sorted(_VARIABLE_SCOPES))}, not {scope!r}")
+        if not parent:
+            raise BadRequest(f"{'parent_id' if method == 'GET' else 'variable_parent_id'}: required")
         return kind, parent
 
     async def _resolve(self, target: Target, kind: str, ident: uuid.UUID) -> None:
@@ -302,9 +305,36 @@ class Authorizer:
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"identity service unreachable ({type(exc).__name__})") from None
+        if 400 <= response.status_code < 500:  # iam refused the question itself: the client's input, not an outage
+            raise SlipwayError(_detail(response), status_code=response.status_code)
         if response.status_code != 200:
             raise ServiceUnavailable(f"identity service answered {response.status_code}")
         return str(response.json()["decision"])
+
+
+ENVIRONMENT_MODES = ("PRODUCTION", "STAGING", "DEVELOPMENT", "PREVIEW")
+
+
+def _mode_field(body: bytes) -> str | None:
+    """The body's environment `mode`, validated before it is used to authorize (400 when it is no mode)."""
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return None
+    value = data.get("mode") if isinstance(data, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in ENVIRONMENT_MODES:
+        raise BadRequest(f"mode: must be one of {', '.join(ENVIRONMENT_MODES)}, not {json.dumps(value)}")
+    return value
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"refused ({response.status_code})"
+    return str(body.get("detail") or body.get("message")) if isinstance(body, dict) else str(body)
 
 
 def _body_field(body: bytes, key: str) -> str | None:

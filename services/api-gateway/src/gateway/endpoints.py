@@ -13,6 +13,7 @@ from gateway.authz import Target
 from gateway.proxy import NO_ROUTE_HEADER, forward_http, forward_websocket, websocket_token
 from gateway.routing import Route, resolve, websocket_service
 from gateway.settings import GatewaySettings
+from slipway import jsontext
 from slipway.errors import BadRequest, NotFound, SlipwayError, error_response
 from slipway.principal import HEADER, sign
 
@@ -25,10 +26,9 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 def _check_json(request: Request, body: bytes) -> None:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if body and media == "application/json":
-        try:
-            json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"malformed JSON body: {exc}") from None
+        _, why = jsontext.loads_checked(body)
+        if why is not None:
+            raise BadRequest(why)
 
 
 def origin(user_agent: str) -> str:
