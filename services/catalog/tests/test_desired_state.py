@@ -238,6 +238,8 @@ async def test_version_put_rules(catalog: Catalog) -> None:  # noqa: F811
         (w.db, {"image_tag": "17"}, 400, "image_tag"),
         (w.app, {"git_commit_id": "main"}, 400, "git_commit_id"),
         (w.app, {"git_commit_id": "  "}, 400, "git_commit_id"),
+        (w.app, {"git_commit_id": "0" * 40}, 400, "all-zero"),
+        (w.app, {"git_commit_id": "0" * 64}, 400, "all-zero"),
         (w.web, {"image_tag": ""}, 400, "image_tag"),
         (w.web, {"image_tag": "bad tag"}, 400, "image_tag"),
         (w.web, {}, 400, "git_commit_id"),

@@ -308,6 +308,9 @@ async def test_lines_are_stored_once_masked_and_listed_per_spec(world: World, sp
         r = await api.get(f"/environment/{env.id}/logs", headers={HEADER: "forged.value"})
         assert r.status_code == 401 and r.json()["status"] == 401
         assert (await api.get("/environment/not-a-uuid/logs")).status_code == 400
+        for version in ("a\x00b", "x", f"{env.id}-", f"{env.id}-1; drop"):
+            r = await api.get(f"/environment/{env.id}/logs", params={"version": version})
+            assert r.status_code == 400 and "version" in r.json()["detail"], (version, r.text)
 
 
 # -- /deployment/logs -----------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ async def set_version(service_id: uuid.UUID, body: VersionRequest, session: Sess
         commit = body.git_commit_id.strip().lower()
         if not COMMIT.match(commit):
             raise BadRequest("git_commit_id: must be a full commit SHA (40 or 64 hexadecimal characters)")
+        if not commit.strip("0"):
+            raise BadRequest("git_commit_id: the all-zero SHA names no commit (Git uses it for 'nothing')")
         config["git_commit_id"] = commit
     if body.image_tag is not None:
         if not TAG.match(body.image_tag):

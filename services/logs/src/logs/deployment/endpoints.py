@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
@@ -29,6 +30,7 @@ log = logging.getLogger("logs.deployment")
 
 router = APIRouter(dependencies=[Depends(require_principal)])
 websockets = APIRouter()
+EXECUTION_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}-[0-9]{1,12}")
 REST_LIMIT = 1000  # listEnvironmentLogs: the last 1,000 lines
 
 
@@ -36,6 +38,8 @@ REST_LIMIT = 1000  # listEnvironmentLogs: the last 1,000 lines
 async def list_environment_logs(
     environment_id: uuid.UUID, request: Request, version: Annotated[str | None, Query(max_length=128)] = None
 ) -> JSONResponse:
+    if version is not None and not EXECUTION_ID.fullmatch(version):
+        raise BadRequest("version: an execution id (<environment id>-<number>), as deploymentHistoryV2 lists")
     db = request.app.state.db
     try:
         execution = version or await store.latest_execution(db, str(environment_id))
