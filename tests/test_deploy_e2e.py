@@ -519,7 +519,10 @@ def test_lifecycle_jobs_run_on_their_events_and_cron_jobs_are_scheduled(world: W
         ),
         201,
     )
-    queued = check(spec, "deployJob", api.post(f"/job/{job['id']}/deploy", json={}))
+    for event, why in (("BOGUS", "forceEvent"), ("start", "forceEvent"), ("STOP", "not supported yet")):
+        r = api.post(f"/job/{job['id']}/deploy", params={"forceEvent": event}, json={})
+        assert r.status_code == 400 and why in r.json()["detail"], (event, r.text)
+    queued = check(spec, "deployJob", api.post(f"/job/{job['id']}/deploy", params={"forceEvent": "START"}, json={}))
     assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED"
     assert check(spec, "getJobStatus", api.get(f"/job/{job['id']}/status"))["state"] == "DEPLOYED"
 
