@@ -137,6 +137,11 @@ async def test_container_input_is_validated(catalog: Catalog) -> None:  # noqa: 
         ({"registry_id": "not-a-uuid"}, "registry_id"),
         ({"registry_id": str(uuid.uuid4())}, "registry_id"),
         ({"name": ""}, "name"),
+        ({"image_name": "UPPER CASE!!"}, "image_name"),
+        ({"image_name": "Nginx"}, "image_name"),
+        ({"image_name": "a//b"}, "image_name"),
+        ({"tag": "y y"}, "tag"),
+        ({"tag": ".hidden"}, "tag"),
     ]
     for extra, field in cases:
         bad(await catalog.api.post(base, json={**body(registry), **extra}), field)

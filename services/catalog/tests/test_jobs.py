@@ -228,6 +228,8 @@ async def test_job_input_is_validated_and_nothing_is_written(catalog: Catalog) -
         ({"cpu": 0}, "cpu"),
         ({"max_nb_restart": -1}, "max_nb_restart"),
         ({"max_duration_seconds": 0}, "max_duration_seconds"),
+        ({"source": {"image": {**source["image"], "image_name": "UPPER CASE!!"}}}, "image_name"),
+        ({"source": {"image": {**source["image"], "tag": "y y"}}}, "tag"),
     ]
     for change, field in cases:
         bad(await catalog.api.post(base, json={**job(source), **change}), field)

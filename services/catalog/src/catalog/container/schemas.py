@@ -23,6 +23,7 @@ from catalog.workload.schemas import (  # noqa: F401  (re-exported: the containe
     StorageRequest,
     TcpProbe,
 )
+from slipway import oci
 
 CpuArchitecture = Literal["AMD64", "ARM64"]
 
@@ -31,8 +32,8 @@ class ContainerRequest(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=10_000)
     registry_id: uuid.UUID
-    image_name: str = Field(min_length=1, max_length=1024)
-    tag: str = Field(min_length=1, max_length=128)
+    image_name: str = Field(min_length=1, max_length=1024, pattern=oci.IMAGE_NAME_PATTERN)
+    tag: str = Field(min_length=1, max_length=128, pattern=oci.TAG_PATTERN)
     arguments: list[str] | None = Field(default=None, max_length=1000)
     entrypoint: str | None = Field(default=None, max_length=4096)
     cpu: int = Field(default=500, ge=1)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from catalog.workload.schemas import GitRepositoryOut, GitRepositoryRequest, Healthcheck, Reference, RegistryDetails
+from slipway import oci
 
 JobType = Literal["CRON", "LIFECYCLE"]
 LifecycleType = Literal["GENERIC", "TERRAFORM", "CLOUDFORMATION"]
@@ -15,8 +16,8 @@ EVENTS = ("on_start", "on_stop", "on_delete")
 
 
 class ImageSource(BaseModel):
-    image_name: str = Field(min_length=1, max_length=1024)
-    tag: str = Field(min_length=1, max_length=128)
+    image_name: str = Field(min_length=1, max_length=1024, pattern=oci.IMAGE_NAME_PATTERN)
+    tag: str = Field(min_length=1, max_length=128, pattern=oci.TAG_PATTERN)
     registry_id: uuid.UUID
 
 
