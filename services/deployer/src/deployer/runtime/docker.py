@@ -184,8 +184,18 @@ class DockerEngineDriver:
             with contextlib.suppress(DockerError):
                 if inst.running:
                     await container.stop(t=self.stop_timeout)
-            with contextlib.suppress(DockerError):
-                await container.delete(force=True)
+            # Podman refuses a removal while it is still cleaning up a container that has just exited: try again
+            for attempt in range(6):
+                try:
+                    await container.delete(force=True)
+                    return
+                except DockerError as exc:
+                    if exc.status == 404:
+                        return
+                    if attempt == 5:
+                        log.warning("could not remove container %s: %s", inst.name, exc.message)
+                        return
+                    await asyncio.sleep(0.2 * (attempt + 1))
 
         await asyncio.gather(*(one(i) for i in instances))
 
