@@ -93,36 +93,40 @@ def test_identical_tenants_each_reach_their_own_and_a_deleted_one_leaves_nothing
     a, b = Tenant(stack, "tenant-a", "acme"), Tenant(stack, "tenant-b", "acme-2")
     a.setup()
     b.setup()
-    assert a.host != b.host and a.host.startswith("web-") and b.host.startswith("web-")
-    runs = [a.deploy(), b.deploy()]  # both at once
-    assert [a.wait(runs[0]), b.wait(runs[1])] == ["DEPLOYED", "DEPLOYED"]
-    for tenant in (a, b):
-        r = tenant.get()
-        assert r.status_code == 200 and r.text.strip() == tenant.page, (tenant.host, r.status_code, r.text)
+    try:
+        assert a.host != b.host and a.host.startswith("web-") and b.host.startswith("web-")
+        runs = [a.deploy(), b.deploy()]  # both at once
+        assert [a.wait(runs[0]), b.wait(runs[1])] == ["DEPLOYED", "DEPLOYED"]
+        for tenant in (a, b):
+            r = tenant.get()
+            assert r.status_code == 200 and r.text.strip() == tenant.page, (tenant.host, r.status_code, r.text)
 
-    stopped = a.ok(a.api.post(f"/container/{a.web}/stop", json={}), 202)["execution_id"]
-    assert a.wait(stopped) == "STOPPED"
-    assert b.get().text.strip() == "tenant-b"  # a's host never falls through to b
-    assert a.get().status_code != 200 or a.get().text.strip() != "tenant-b"
-    assert a.wait(a.deploy()) == "DEPLOYED"
-    assert a.get().text.strip() == "tenant-a" and b.get().text.strip() == "tenant-b"
+        stopped = a.ok(a.api.post(f"/container/{a.web}/stop", json={}), 202)["execution_id"]
+        assert a.wait(stopped) == "STOPPED"
+        assert b.get().text.strip() == "tenant-b"  # a's host never falls through to b
+        assert a.get().status_code != 200 or a.get().text.strip() != "tenant-b"
+        assert a.wait(a.deploy()) == "DEPLOYED"
+        assert a.get().text.strip() == "tenant-a" and b.get().text.strip() == "tenant-b"
 
-    assert a.leftovers()["containers"] and a.leftovers()["volumes"]
-    a.ok(a.api.delete(f"/organization/{a.org}"), 204)
-    until(
-        lambda: a.leftovers() == {"containers": [], "networks": [], "volumes": []},
-        90,
-        "the deleted organization's workloads",
-    )
-    until(
-        lambda: a.get().status_code == 404 and a.get().headers.get("x-slipway-no-route") == "1",
-        30,
-        "the deleted organization's host to leave the edge",
-    )
-    assert b.get().text.strip() == "tenant-b" and b.leftovers()["containers"]
-    b.ok(b.api.delete(f"/organization/{b.org}"), 204)
-    until(
-        lambda: b.leftovers() == {"containers": [], "networks": [], "volumes": []},
-        90,
-        "the second organization's workloads",
-    )
+        assert a.leftovers()["containers"] and a.leftovers()["volumes"]
+        a.ok(a.api.delete(f"/organization/{a.org}"), 204)
+        until(
+            lambda: a.leftovers() == {"containers": [], "networks": [], "volumes": []},
+            90,
+            "the deleted organization's workloads",
+        )
+        until(
+            lambda: a.get().status_code == 404 and a.get().headers.get("x-slipway-no-route") == "1",
+            30,
+            "the deleted organization's host to leave the edge",
+        )
+        assert b.get().text.strip() == "tenant-b" and b.leftovers()["containers"]
+        b.ok(b.api.delete(f"/organization/{b.org}"), 204)
+        until(
+            lambda: b.leftovers() == {"containers": [], "networks": [], "volumes": []},
+            90,
+            "the second organization's workloads",
+        )
+    finally:  # a failed run leaves nothing running either
+        for tenant in (a, b):
+            tenant.api.delete(f"/organization/{tenant.org}")
