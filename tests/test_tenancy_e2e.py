@@ -1,11 +1,15 @@
 """Tenants on the data plane, on the real stack: two organizations with identical names each reach their own
-application, and deleting an organization uninstalls everything it ran (containers, networks, edge routes)."""
+application, and deleting an organization, an environment or a service uninstalls everything it ran
+(containers, networks, volumes, edge routes, cron schedules) through a DELETE deployment that runs the
+ON_DELETE lifecycle jobs first."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -39,6 +43,7 @@ class Tenant:
         project = self.ok(self.api.post(f"/organization/{self.org}/project", json={"name": "shop"}))
         self.env = self.ok(self.api.post(f"/project/{project['id']}/environment", json={"name": "dev"}), 201)["id"]
         registry = self.ok(self.api.get(f"/organization/{self.org}/containerRegistry"))["results"][0]
+        self.registry = registry["id"]
         host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
         image = f"tenant-{self.page}"
         cmd = json.dumps(["sh", "-c", f"echo {self.page} > /www/index.html; exec httpd -f -p 8080 -h /www"])
@@ -79,6 +84,19 @@ class Tenant:
     def get(self) -> httpx.Response:
         return httpx.get(f"{self.edge}/", headers={"Host": self.host}, timeout=5)
 
+    def add_jobs(self, registry_id: str) -> None:
+        """A lifecycle job whose ON_DELETE run checks it got its environment's variables, and a cron job."""
+        source = {"image": {"image_name": f"tenant-{self.page}", "tag": "1", "registry_id": registry_id}}
+        check = f'test "$QOVERY_ENVIRONMENT_ID" = "{self.env}" && echo cleaned up'
+        cleanup = {"on_delete": {"arguments": ["sh", "-c", check]}}
+        cron = {"cronjob": {"scheduled_at": "0 3 * * *", "timezone": "Etc/UTC"}}
+        self.jobs = {}
+        for name, schedule in (("cleanup", cleanup), ("nightly", cron)):
+            body = {"name": name, "source": source, "schedule": schedule, "healthchecks": {}}
+            self.jobs[name] = self.ok(self.api.post(f"/environment/{self.env}/job", json=body), 201)["id"]
+            run = self.ok(self.api.post(f"/job/{self.jobs[name]}/deploy", json={}), 202)["execution_id"]
+            assert self.wait(run) == "DEPLOYED", name
+
     def leftovers(self) -> dict[str, list[str]]:
         filters = json.dumps({"label": [f"slipway.organization-id={self.org}"]})
         containers = self.engine.get("/containers/json", params={"all": "true", "filters": filters}).json()
@@ -108,7 +126,9 @@ def test_identical_tenants_each_reach_their_own_and_a_deleted_one_leaves_nothing
         assert a.wait(a.deploy()) == "DEPLOYED"
         assert a.get().text.strip() == "tenant-a" and b.get().text.strip() == "tenant-b"
 
+        a.add_jobs(a.registry)
         assert a.leftovers()["containers"] and a.leftovers()["volumes"]
+        assert uninstalled(stack, a.env)["schedules"] == 1
         a.ok(a.api.delete(f"/organization/{a.org}"), 204)
         until(
             lambda: a.leftovers() == {"containers": [], "networks": [], "volumes": []},
@@ -120,7 +140,28 @@ def test_identical_tenants_each_reach_their_own_and_a_deleted_one_leaves_nothing
             30,
             "the deleted organization's host to leave the edge",
         )
+        # the uninstall was a DELETE deployment of everything a ran, ON_DELETE job first, then forgotten
+        gone = until(lambda: finished(stack, a.env), 60, "the deleted environment's uninstall to finish")
+        assert gone["services"] == {"web": "DELETED", "cleanup": "DELETED", "nightly": "DELETED"}
+        assert gone["schedules"] == 0 and gone["states"] == 0 and gone["tombstones"] == 0
+        assert "cleanup: running the delete lifecycle job" in gone["lines"]
+        assert "cleanup: job completed" in gone["lines"]  # its check of the injected variables passed
+        assert "web: deleted" in gone["lines"], gone["lines"]
+
+        # deleting one service of b: a DELETE deployment in its history, its host leaves the edge
         assert b.get().text.strip() == "tenant-b" and b.leftovers()["containers"]
+        b.ok(b.api.delete(f"/container/{b.web}"), 204)
+
+        def deleted() -> str | None:
+            history = b.ok(b.api.get(f"/environment/{b.env}/deploymentHistoryV2"))["results"]
+            latest = history[0] if history else None
+            return latest["status"] if latest and latest["status"] in TERMINAL else None
+
+        assert until(deleted, 90, "the deleted service's uninstall") == "DELETED"
+        assert b.leftovers() == {"containers": [], "networks": [], "volumes": []}
+        assert b.get().status_code == 404 and b.get().headers.get("x-slipway-no-route") == "1"
+        b.ok(b.api.delete(f"/environment/{b.env}"), 204)
+        assert until(lambda: finished(stack, b.env), 60, "the deleted environment's uninstall")["tombstones"] == 0
         b.ok(b.api.delete(f"/organization/{b.org}"), 204)
         until(
             lambda: b.leftovers() == {"containers": [], "networks": [], "volumes": []},
@@ -130,3 +171,50 @@ def test_identical_tenants_each_reach_their_own_and_a_deleted_one_leaves_nothing
     finally:  # a failed run leaves nothing running either
         for tenant in (a, b):
             tenant.api.delete(f"/organization/{tenant.org}")
+
+
+def uninstalled(stack: RunningStack, environment_id: str) -> dict[str, Any]:
+    """What the platform's own tables say about a deleted environment's uninstall (its API is gone with it)."""
+
+    async def read() -> dict[str, Any]:
+        db = await asyncpg.connect(stack.database_url())
+        try:
+            dep = await db.fetchrow(
+                "SELECT id, number, status, action FROM deployer.deployments WHERE tombstone_id = $1",
+                environment_id,
+            )
+            services = (
+                await db.fetch(
+                    "SELECT name, state FROM deployer.deployment_services WHERE deployment_id = $1", dep["id"]
+                )
+                if dep
+                else []
+            )
+            lines = (
+                await db.fetch(
+                    "SELECT message FROM logs.deployment_log_lines WHERE execution_id = $1 ORDER BY timestamp_ms, seq",
+                    f"{environment_id}-{dep['number']}",
+                )
+                if dep
+                else []
+            )
+            count = "SELECT count(*) FROM {} WHERE environment_id = $1"
+            return {
+                "status": dep["status"] if dep else None,
+                "action": dep["action"] if dep else None,
+                "services": {r["name"]: r["state"] for r in services},
+                "lines": "\n".join(r["message"] for r in lines),
+                "schedules": await db.fetchval(count.format("deployer.cron_schedules"), environment_id),
+                "states": await db.fetchval(count.format("deployer.service_states"), environment_id),
+                "tombstones": await db.fetchval(count.format("catalog.tombstones"), environment_id),
+            }
+        finally:
+            await db.close()
+
+    return asyncio.run(read())
+
+
+def finished(stack: RunningStack, environment_id: str) -> dict[str, Any] | None:
+    """The uninstall's record once it finished and its last log line reached the log store."""
+    found = uninstalled(stack, environment_id)
+    return found if found["status"] == "DELETED" and "delete finished: DELETED" in found["lines"] else None

@@ -116,6 +116,7 @@ async def test_rotation_moves_everything_to_the_new_key(catalog: Catalog) -> Non
         "git_tokens.token_encrypted": (1, 0),
         "variables.value_encrypted": (3, 0),
         "services.config.password_encrypted": (1, 0),
+        "tombstones.state_encrypted": (0, 0),
     }
     report = out.getvalue()
     assert "variables.value_encrypted: 2 scanned" in report  # progress, batch by batch

@@ -165,6 +165,13 @@ class RunningStack:
     def log(self, component: str) -> str:
         return (self.state_dir / "logs" / f"{component}.log").read_text(errors="replace")
 
+    def database_url(self) -> str:
+        """The stack's own Postgres (the harness never uses an operator's DATABASE_URL)."""
+        from slipway_stack.stack import Stack
+
+        stack = Stack(self.state_dir)
+        return stack.postgres(stack.load_config()).url()
+
 
 def _stack_env() -> dict[str, str]:
     # The harness starts its own Postgres and NATS, exactly like `make up` on a fresh machine.

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.cluster.service import _kubeconfig_context
 from catalog.database.service import password_context
 from catalog.gittoken.service import _context as git_token_context
-from catalog.models import Cluster, ContainerRegistry, GitToken, Service, Variable
+from catalog.models import Cluster, ContainerRegistry, GitToken, Service, Tombstone, Variable
 from catalog.registry.service import _context as registry_context
 from catalog.settings import CatalogSettings
 from catalog.variable.items import value_context
@@ -62,6 +62,7 @@ TARGETS = [
            Variable.value_encrypted.is_not(None)),
     Target("services.config.password_encrypted", Service, lambda row: (row.config or {}).get("password_encrypted"),
            _set_password, lambda row: password_context(row.id), Service.kind == "DATABASE"),
+    Target("tombstones.state_encrypted", Tombstone, *_attribute("state_encrypted"), lambda row: f"tombstone:{row.id}"),
 ]  # fmt: skip
 
 

@@ -1,7 +1,13 @@
 """catalog settings (env prefix CATALOG_)."""
 
+import re
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
+from slipway.crypto import Keyring, keyring_from
 from slipway.settings import ServiceSettings
 
 
@@ -18,3 +24,42 @@ class CatalogSettings(ServiceSettings):
     # The edge proxy's public ports: links are https://<host>[:edge_https_port] (the stack sets them).
     edge_https_port: int = 443
     edge_http_port: int = 80
+    # Generated public hosts are <service>-<environment>.<base_domain>: the installation's default for new
+    # clusters (each cluster may name its own: `slipway_base_domain`). A public domain gets ACME certificates
+    # when the deployer's DEPLOYER_EDGE_ACME_PUBLIC_DOMAINS is on; its wildcard DNS must point at the edge.
+    base_domain: str = "localhost"
+
+    @field_validator("base_domain")
+    @classmethod
+    def _valid_base_domain(cls, value: str) -> str:
+        problem = base_domain_problem(value)
+        if problem:
+            raise ValueError(f"CATALOG_BASE_DOMAIN: {problem}")
+        return value.lower().rstrip(".")
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+MAX_BASE_DOMAIN = 180  # leaves room for `p<port>-<63-character slug>.` in a 253-character host name
+
+
+def base_domain_problem(name: str) -> str | None:
+    """Why `name` cannot end generated host names (a DNS name of letters, digits and hyphens), or None."""
+    cleaned = name.lower().rstrip(".")
+    if not cleaned:
+        return "a base domain is required"
+    if len(cleaned) > MAX_BASE_DOMAIN:
+        return f"at most {MAX_BASE_DOMAIN} characters"
+    labels = cleaned.split(".")
+    if not all(_LABEL.match(label) for label in labels):
+        return f"'{name}' is not a DNS name (labels of letters, digits and inner hyphens, separated by dots)"
+    if all(label.isdigit() for label in labels):
+        return f"'{name}' is an IP address, not a domain"
+    return None
+
+
+def _keys(request: Request) -> Keyring:
+    return keyring_from(request.app.state.settings)
+
+
+# The catalog's key ring, for routes that seal or open secrets (a deletion seals its tombstone).
+KeysDep = Annotated[Keyring, Depends(_keys)]

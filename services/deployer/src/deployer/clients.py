@@ -47,6 +47,14 @@ class Catalog(Internal):
         r = await self.call("GET", f"/internal/environment/{environment_id}/desired-state")
         return DesiredState.model_validate(r.json())
 
+    async def tombstone(self, tombstone_id: str) -> DesiredState:
+        """What a deleted environment or service ran (catalog keeps it until `drop_tombstone`)."""
+        r = await self.call("GET", f"/internal/tombstone/{tombstone_id}")
+        return DesiredState.model_validate(r.json())
+
+    async def drop_tombstone(self, tombstone_id: str) -> None:
+        await self.call("DELETE", f"/internal/tombstone/{tombstone_id}")
+
     async def project_environments(self, project_id: str) -> list[str]:
         r = await self.call("GET", f"/internal/project/{project_id}/environments")
         return list(r.json()["environment_ids"])

@@ -1,14 +1,17 @@
-"""Events the deployer consumes: catalog's deletions uninstall what ran (containers, routes, networks, schedules)."""
+"""Events the deployer consumes: catalog's deletions queue the uninstall of what ran (a DELETE deployment)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deployer.drivers import Drivers
-from deployer.models import CronSchedule, ServiceState
+from deployer.models import CronSchedule, Deployment, ServiceState
+from deployer.queue import enqueue
 from slipway.contracts import Subjects
 from slipway.events import Envelope, RetryableError, Subscription
 
@@ -17,9 +20,35 @@ async def _nolog(_: str) -> None:
     return None
 
 
-def subscriptions(drivers: Drivers) -> list[Subscription]:
+async def _queue_uninstall(
+    session: AsyncSession, envelope: Envelope, tombstone_id: str, service_ids: list[str] | None
+) -> bool:
+    """Queue the DELETE deployment of a deletion once, however often its event arrives."""
+    tombstone = uuid.UUID(tombstone_id)
+    if await session.scalar(select(Deployment.id).where(Deployment.tombstone_id == tombstone)) is not None:
+        return False
+    payload = envelope.payload
+    scope = {
+        "organization_id": str(envelope.organization_id),
+        "project_id": str(payload["project_id"]),
+        "environment_id": str(payload["environment_id"]),
+    }
+    await enqueue(
+        session, scope, "DELETE", service_ids, origin="QOVERY_INTERNAL", triggered_by="catalog", tombstone_id=tombstone
+    )
+    return True
+
+
+def subscriptions(drivers: Drivers, poke: Callable[[], None] = lambda: None) -> list[Subscription]:
     async def service_deleted(session: AsyncSession, envelope: Envelope) -> None:
         payload: dict[str, Any] = envelope.payload
+        if payload.get("with_environment"):
+            return  # its environment's uninstall removes it
+        if payload.get("tombstone_id"):
+            if await _queue_uninstall(session, envelope, payload["tombstone_id"], [payload["service_id"]]):
+                poke()
+            return
+        # no tombstone (its state could not be sealed, or an older catalog): remove what runs directly
         driver = drivers.for_event(payload)
         try:
             if driver is not None:
@@ -30,8 +59,13 @@ def subscriptions(drivers: Drivers) -> list[Subscription]:
         await session.execute(delete(CronSchedule).where(CronSchedule.service_id == payload["service_id"]))
 
     async def environment_deleted(session: AsyncSession, envelope: Envelope) -> None:
-        environment_id = envelope.payload.get("environment_id") or envelope.resource_id
-        driver = drivers.for_event(envelope.payload)
+        payload: dict[str, Any] = envelope.payload
+        environment_id = payload.get("environment_id") or envelope.resource_id
+        if payload.get("tombstone_id"):
+            if await _queue_uninstall(session, envelope, payload["tombstone_id"], None):
+                poke()
+            return
+        driver = drivers.for_event(payload)
         try:
             if driver is not None:
                 await driver.delete_environment(str(environment_id))

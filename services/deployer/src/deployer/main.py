@@ -23,6 +23,11 @@ from slipway.app import ServiceSpec, create_service_app
 def create_app(settings: DeployerSettings | None = None) -> FastAPI:
     settings = settings or DeployerSettings()
     drivers = Drivers(settings)
+    workers: list[Worker] = []  # the running queue worker, poked when catalog's deletions queue an uninstall
+
+    def poke() -> None:
+        for worker in workers:
+            worker.poke()
 
     async def start(app: FastAPI) -> None:
         key = settings.internal_auth_key.get_secret_value()
@@ -51,6 +56,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             tick_seconds=settings.cron_tick_seconds,
             stale_seconds=settings.cron_stale_seconds,
         )
+        workers[:] = [app.state.worker]
         await drivers.adopt_local()
         await app.state.worker.start()
         await app.state.scheduler.start()
@@ -81,7 +87,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             metadata=Base.metadata,
             migrations_dir=Path(__file__).parent / "migrations",
             routers=[router],
-            subscriptions=subscriptions(drivers),
+            subscriptions=subscriptions(drivers, poke),
             on_startup=[start],
             on_shutdown=[stop],
         )

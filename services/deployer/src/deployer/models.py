@@ -54,6 +54,8 @@ class Deployment(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # the uninstall of a deleted environment or service: catalog's tombstone holds what ran there
+    tombstone_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -64,6 +66,13 @@ class Deployment(Base):
 
 
 Index("ix_deployments_queue", Deployment.phase, Deployment.environment_id, Deployment.number)
+# one uninstall per deletion, however often catalog's event is delivered
+Index(
+    "uq_deployments_tombstone",
+    Deployment.tombstone_id,
+    unique=True,
+    postgresql_where=Deployment.tombstone_id.is_not(None),
+)
 
 
 class DeploymentService(Base):

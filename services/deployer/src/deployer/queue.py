@@ -28,6 +28,7 @@ async def enqueue(
     versions: dict[str, Any] | None = None,
     origin: str = "API",
     triggered_by: str | None = None,
+    tombstone_id: uuid.UUID | None = None,
 ) -> Deployment:
     environment_id = uuid.UUID(scope["environment_id"])
     # serialise numbering per environment (released at commit)
@@ -38,7 +39,8 @@ async def enqueue(
     )
     for other in waiting:
         same_targets = (sorted(other.service_ids) if other.service_ids is not None else None) == targets
-        if other.action == action and same_targets and (other.versions or {}) == (versions or {}):
+        same_versions = (other.versions or {}) == (versions or {}) and other.tombstone_id == tombstone_id
+        if other.action == action and same_targets and same_versions:
             raise Conflict(
                 f"an identical {action.lower()} request is already queued for this environment "
                 f"(execution {other.execution_id})"
@@ -65,6 +67,7 @@ async def enqueue(
         versions=versions or {},
         origin=origin if origin in ORIGINS else "API",
         triggered_by=triggered_by,
+        tombstone_id=tombstone_id,
     )
     session.add(dep)
     await session.flush()

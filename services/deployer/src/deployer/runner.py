@@ -80,9 +80,13 @@ class Runner:
 
     async def run(self, dep: Deployment) -> None:
         try:
-            state = await self.catalog.desired_state(str(dep.environment_id))
+            if dep.tombstone_id is not None:  # a deleted environment or service: what it ran, from catalog
+                state = await self.catalog.tombstone(str(dep.tombstone_id))
+            else:
+                state = await self.catalog.desired_state(str(dep.environment_id))
         except UpstreamError as exc:
             if exc.status == 404 and dep.action == "DELETE":
+                # gone (an earlier attempt finished this uninstall, or nothing was ever recorded)
                 await schedules.drop_environment(self.store.db, str(dep.environment_id))
                 await self.store.finish(dep, "DELETED")
                 return
@@ -137,6 +141,8 @@ class Runner:
         for svc in [s for s in targets if s.id not in staged]:
             results[svc.id] = await self._one(dep, state, svc, driver, journal)
         final = self._final(dep.action, results, canceled)
+        if dep.tombstone_id is not None and final == "DELETED":
+            final = await self._forget(dep, state, driver, journal)
         names = {s.id: s.name for s in state.services}
         await journal.line(
             "Recap",
@@ -144,6 +150,23 @@ class Runner:
             + ", ".join(f"{names.get(k, k)}={v}" for k, v in results.items()),
         )
         await self.store.finish(dep, final)
+
+    async def _forget(self, dep: Deployment, state: DesiredState, driver: RuntimeDriver, journal: DeploymentLog) -> str:
+        """A deleted environment's or service's uninstall is done: remove what is left of the environment
+        (its network), forget its states and schedules, and let catalog drop the tombstone."""
+        whole = dep.service_ids is None
+        try:
+            if whole:
+                await driver.delete_environment(state.environment_id)
+        except Exception as exc:  # noqa: BLE001 - reported; the tombstone stays for another attempt
+            await journal.line("Recap", f"could not remove the environment's resources: {exc}", level="ERROR")
+            return "DELETE_ERROR"
+        await self.store.forget(dep.environment_id, None if whole else [s.id for s in state.services])
+        try:
+            await self.catalog.drop_tombstone(str(dep.tombstone_id))
+        except UpstreamError as exc:
+            log.warning("could not drop tombstone %s: %s", dep.tombstone_id, exc.detail)
+        return "DELETED"
 
     def _targets(self, dep: Deployment, state: DesiredState) -> list[ServiceSpec]:
         if dep.service_ids is None:
@@ -172,7 +195,18 @@ class Runner:
             sink = journal.sink(step, svc)  # type: ignore[arg-type]
             if dep.action in ("STOP", "DELETE"):
                 await schedules.drop(self.store.db, svc.id)  # a stopped or uninstalled CRON job runs no more
-            await self._lifecycle_event(dep, state, svc, driver, sink)
+            try:
+                await self._lifecycle_event(dep, state, svc, driver, sink)
+            except Exception as exc:  # noqa: BLE001
+                if dep.tombstone_id is None:
+                    raise
+                # its environment or the service itself is already deleted: nothing may keep running
+                await journal.line(
+                    "Delete",
+                    f"{svc.name}: the delete lifecycle job failed ({exc}); uninstalling anyway",
+                    svc,
+                    level="WARNING",
+                )
             if dep.action == "STOP":
                 await driver.stop(state, svc, sink)
             elif dep.action == "RESTART":

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
-from deployer.models import Deployment, DeploymentService, ServiceState, outbox
+from deployer.models import CronSchedule, Deployment, DeploymentService, ServiceState, outbox
 from slipway.db import Database
 from slipway.events import Envelope, add_event
 from slipway.timeutil import utcnow
@@ -119,6 +119,18 @@ class Store:
     async def finish(self, dep: Deployment, status: str, error: str | None = None) -> None:
         finished: datetime = utcnow()
         await self.deployment(dep, status, phase="DONE", finished_at=finished, error=error, lease_owner=None)
+
+    async def forget(self, environment_id: uuid.UUID, service_ids: list[str] | None) -> None:
+        """An uninstalled deletion: its services' current states and cron schedules go (all of the
+        environment's when `service_ids` is None)."""
+        async with self.db.transaction() as session:
+            for model in (ServiceState, CronSchedule):
+                where = (
+                    model.environment_id == environment_id
+                    if service_ids is None
+                    else model.service_id.in_([uuid.UUID(s) for s in service_ids])
+                )
+                await session.execute(delete(model).where(where))
 
     async def deployed_image(self, service_id: str) -> str | None:
         async with self.db.transaction() as session:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from catalog.application import service
 from catalog.application.schemas import Application, ApplicationRequest, ApplicationResponseList
 from catalog.environment import service as environments
+from catalog.settings import KeysDep
 from slipway.db import SessionDep
 from slipway.principal import require_principal
 
@@ -60,6 +61,6 @@ async def edit_application(
 
 
 @router.delete("/application/{application_id}", status_code=204)
-async def delete_application(application_id: uuid.UUID, session: SessionDep) -> Response:
-    await service.delete(session, await service.get(session, application_id))
+async def delete_application(application_id: uuid.UUID, session: SessionDep, keys: KeysDep) -> Response:
+    await service.delete(session, await service.get(session, application_id), keys)
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from catalog.models import Environment, Service
 from catalog.workload import git, rules, store
 from catalog.workload.rules import MAXIMUM_CPU, MAXIMUM_GPU, MAXIMUM_MEMORY
 from catalog.workload.schemas import Healthcheck, PortOut, Reference, StorageOut
+from slipway.crypto import Keyring
 from slipway.errors import BadRequest
 from slipway.timeutil import rfc3339
 
@@ -103,8 +104,8 @@ async def edit(session: AsyncSession, svc: Service, sent: dict[str, Any]) -> Non
     )
 
 
-async def delete(session: AsyncSession, svc: Service) -> None:
-    await store.delete(session, svc)
+async def delete(session: AsyncSession, svc: Service, keys: Keyring) -> None:
+    await store.delete(session, svc, keys)
 
 
 async def render(session: AsyncSession, svc: Service) -> ApplicationOut:

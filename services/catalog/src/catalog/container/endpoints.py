@@ -10,6 +10,7 @@ from catalog.container import service
 from catalog.container.schemas import Container, ContainerRequest, ContainerResponseList
 from catalog.environment import service as environments
 from catalog.models import Service
+from catalog.settings import KeysDep
 from slipway.db import SessionDep
 from slipway.errors import NotFound
 from slipway.principal import require_principal, require_service
@@ -54,8 +55,8 @@ async def edit_container(container_id: uuid.UUID, body: ContainerRequest, sessio
 
 
 @router.delete("/container/{container_id}", status_code=204)
-async def delete_container(container_id: uuid.UUID, session: SessionDep) -> Response:
-    await service.delete(session, await service.get(session, container_id))
+async def delete_container(container_id: uuid.UUID, session: SessionDep, keys: KeysDep) -> Response:
+    await service.delete(session, await service.get(session, container_id), keys)
     return Response(status_code=204)
 
 

@@ -12,6 +12,7 @@ from catalog.container.schemas import ContainerRequest, Healthcheck, PortOut, Re
 from catalog.models import Environment, Service
 from catalog.workload import rules, store
 from catalog.workload.rules import MAXIMUM_CPU, MAXIMUM_GPU, MAXIMUM_MEMORY
+from slipway.crypto import Keyring
 from slipway.timeutil import rfc3339
 
 KIND = "CONTAINER"
@@ -72,8 +73,8 @@ async def edit(session: AsyncSession, svc: Service, body: ContainerRequest) -> N
     await store.update(session, svc, name=body.name, config=config, description=body.description, sent=sent)
 
 
-async def delete(session: AsyncSession, svc: Service) -> None:
-    await store.delete(session, svc)
+async def delete(session: AsyncSession, svc: Service, keys: Keyring) -> None:
+    await store.delete(session, svc, keys)
 
 
 async def render(session: AsyncSession, svc: Service) -> ContainerOut:

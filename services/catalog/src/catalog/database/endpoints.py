@@ -16,6 +16,7 @@ from catalog.database.schemas import (
     DatabaseResponseList,
 )
 from catalog.environment import service as environments
+from catalog.settings import KeysDep
 from slipway.crypto import Keyring, keyring_from
 from slipway.db import SessionDep
 from slipway.principal import require_principal
@@ -71,8 +72,8 @@ async def edit_database(database_id: uuid.UUID, body: DatabaseEditRequest, sessi
 
 
 @router.delete("/database/{database_id}", status_code=204)
-async def delete_database(database_id: uuid.UUID, session: SessionDep) -> Response:
-    await service.delete(session, await service.get(session, database_id))
+async def delete_database(database_id: uuid.UUID, session: SessionDep, keys: KeysDep) -> Response:
+    await service.delete(session, await service.get(session, database_id), keys)
     return Response(status_code=204)
 
 

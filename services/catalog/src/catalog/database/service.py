@@ -223,8 +223,8 @@ async def edit(session: AsyncSession, svc: Service, body: DatabaseEditRequest) -
     await emit_service(session, Subjects.SERVICE_UPDATED, svc)
 
 
-async def delete(session: AsyncSession, svc: Service) -> None:
-    await emit_service_deleted(session, svc)
+async def delete(session: AsyncSession, svc: Service, keys: Keyring) -> None:
+    await emit_service_deleted(session, svc, keys)
     await session.delete(svc)
     await session.flush()
 

@@ -19,6 +19,7 @@ from catalog.environment.schemas import (
     EnvironmentResponseList,
 )
 from catalog.project import service as projects
+from catalog.settings import KeysDep
 from slipway.crypto import keyring_from
 from slipway.db import SessionDep
 from slipway.principal import PrincipalDep, require_principal
@@ -60,8 +61,8 @@ async def edit_environment(
 
 
 @router.delete("/environment/{environment_id}", status_code=204)
-async def delete_environment(environment_id: uuid.UUID, session: SessionDep) -> Response:
-    await service.delete(session, await service.get(session, environment_id))
+async def delete_environment(environment_id: uuid.UUID, session: SessionDep, keys: KeysDep) -> Response:
+    await service.delete(session, await service.get(session, environment_id), keys)
     return Response(status_code=204)
 
 

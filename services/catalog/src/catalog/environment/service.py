@@ -20,6 +20,7 @@ from catalog.environment.schemas import Environment as EnvironmentOut
 from catalog.events.publish import emit, emit_environment_deleted
 from catalog.models import Cluster, DeploymentStage, Environment, Project, Service
 from slipway.contracts import Subjects
+from slipway.crypto import Keyring
 from slipway.db import flush_or_conflict
 from slipway.errors import BadRequest, NotFound
 from slipway.principal import Principal
@@ -132,8 +133,8 @@ async def edit(session: AsyncSession, principal: Principal, env: Environment, bo
     )
 
 
-async def delete(session: AsyncSession, env: Environment) -> None:
-    await emit_environment_deleted(session, env)
+async def delete(session: AsyncSession, env: Environment, keys: Keyring) -> None:
+    await emit_environment_deleted(session, env, keys)
     await session.delete(env)
 
 

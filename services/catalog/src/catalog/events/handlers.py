@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.organization import service
 from catalog.settings import CatalogSettings
 from slipway.contracts import OrganizationCreated, OrganizationDeleted, OrganizationUpdated, Subjects
+from slipway.crypto import keyring_from
 from slipway.events import Envelope, Subscription
 
 
@@ -22,7 +23,8 @@ def subscriptions(settings: CatalogSettings) -> list[Subscription]:
         await service.rename(session, event.organization_id, event.name)
 
     async def organization_deleted(session: AsyncSession, envelope: Envelope) -> None:
-        await service.remove(session, OrganizationDeleted.model_validate(envelope.payload).organization_id)
+        event = OrganizationDeleted.model_validate(envelope.payload)
+        await service.remove(session, event.organization_id, keyring_from(settings))
 
     handlers: dict[str, Callable] = {  # type: ignore[type-arg]
         Subjects.ORGANIZATION_CREATED: organization_created,

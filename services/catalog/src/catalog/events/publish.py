@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import Cluster, Environment, Project, Service, outbox
+from catalog.tombstones import bury
 from slipway.contracts import Subjects
+from slipway.crypto import Keyring
 from slipway.events import Envelope, add_event
 
 
@@ -43,32 +45,42 @@ async def cluster_target(session: AsyncSession, environment_id: uuid.UUID) -> di
     return {"cluster_id": str(row.id), "engine": row.engine, "engine_host": row.engine_host}
 
 
-async def emit_service_deleted(session: AsyncSession, service: Service) -> None:
+async def emit_service_deleted(
+    session: AsyncSession, service: Service, keys: Keyring, *, with_environment: bool = False
+) -> None:
+    """A deleted service: the deployer uninstalls it from its tombstone (ON_DELETE first). A service that
+    goes `with_environment` is uninstalled by its environment's deletion: the event only announces it."""
+    tombstone = None if with_environment else await bury(session, service.environment_id, keys, service.id)
     payload = {
         "service_id": str(service.id),
         "environment_id": str(service.environment_id),
+        "project_id": str(service.project_id),
         "kind": service.kind,
+        "with_environment": with_environment,
+        "tombstone_id": str(tombstone) if tombstone else None,
         **await cluster_target(session, service.environment_id),
     }
     await emit(session, Subjects.SERVICE_DELETED, service.organization_id, service.id, payload)
 
 
-async def emit_environment_deleted(session: AsyncSession, env: Environment) -> None:
-    """Before an environment's rows cascade away, tell the deployer about it and each of its services."""
+async def emit_environment_deleted(session: AsyncSession, env: Environment, keys: Keyring) -> None:
+    """Before an environment's rows cascade away, seal what it ran and announce it and each of its services."""
+    tombstone = await bury(session, env.id, keys)
     rows = await session.execute(select(Service).where(Service.environment_id == env.id))
     for service in rows.scalars():
-        await emit_service_deleted(session, service)
+        await emit_service_deleted(session, service, keys, with_environment=True)
     payload = {
         "environment_id": str(env.id),
         "project_id": str(env.project_id),
+        "tombstone_id": str(tombstone) if tombstone else None,
         **await cluster_target(session, env.id),
     }
     await emit(session, Subjects.ENVIRONMENT_DELETED, env.organization_id, env.id, payload)
 
 
-async def emit_project_deleted(session: AsyncSession, project: Project) -> None:
+async def emit_project_deleted(session: AsyncSession, project: Project, keys: Keyring) -> None:
     """Every environment of the project (and so every service) is announced deleted, then the project."""
     environments = await session.scalars(select(Environment).where(Environment.project_id == project.id))
     for env in environments.all():
-        await emit_environment_deleted(session, env)
+        await emit_environment_deleted(session, env, keys)
     await emit(session, Subjects.PROJECT_DELETED, project.organization_id, project.id, {"project_id": str(project.id)})

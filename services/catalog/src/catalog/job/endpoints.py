@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from catalog.environment import service as environments
 from catalog.job import service
 from catalog.job.schemas import Job, JobRequest, JobResponseList
+from catalog.settings import KeysDep
 from slipway.db import SessionDep
 from slipway.principal import require_principal
 
@@ -49,6 +50,6 @@ async def edit_job(job_id: uuid.UUID, session: SessionDep, body: dict[str, Any] 
 
 
 @router.delete("/job/{job_id}", status_code=204)
-async def delete_job(job_id: uuid.UUID, session: SessionDep) -> Response:
-    await service.delete(session, await service.get(session, job_id))
+async def delete_job(job_id: uuid.UUID, session: SessionDep, keys: KeysDep) -> Response:
+    await service.delete(session, await service.get(session, job_id), keys)
     return Response(status_code=204)

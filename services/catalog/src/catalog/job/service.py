@@ -25,6 +25,7 @@ from catalog.workload import git, rules, store
 from catalog.workload.rules import MAXIMUM_CPU, MAXIMUM_GPU, MAXIMUM_MEMORY
 from catalog.workload.schemas import Healthcheck, Reference
 from slipway import cron
+from slipway.crypto import Keyring
 from slipway.errors import BadRequest
 from slipway.timeutil import rfc3339
 
@@ -168,8 +169,8 @@ async def edit(session: AsyncSession, svc: Service, sent: dict[str, Any]) -> Non
     )
 
 
-async def delete(session: AsyncSession, svc: Service) -> None:
-    await store.delete(session, svc)
+async def delete(session: AsyncSession, svc: Service, keys: Keyring) -> None:
+    await store.delete(session, svc, keys)
 
 
 async def _render_source(session: AsyncSession, source: dict[str, Any]) -> SourceOut:

@@ -4,6 +4,7 @@ from catalog.models.base import SCHEMA, Base, outbox, processed_messages
 from catalog.models.credentials import GitToken
 from catalog.models.organization import Cluster, ContainerRegistry, Organization
 from catalog.models.project import DeploymentRule, DeploymentStage, Environment, Project, Service
+from catalog.models.tombstones import Tombstone
 from catalog.models.variables import CustomDomain, Variable
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Organization",
     "Project",
     "Service",
+    "Tombstone",
     "Variable",
     "outbox",
     "processed_messages",

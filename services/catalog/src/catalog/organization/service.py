@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.events.publish import emit_project_deleted
 from catalog.models import Cluster, ContainerRegistry, Organization, Project
 from catalog.settings import CatalogSettings
+from slipway.crypto import Keyring
 
 
 async def ensure_organization(
@@ -48,6 +49,7 @@ async def ensure_organization(
             kubernetes="SELF_MANAGED",
             engine=settings.default_engine,
             engine_host=settings.default_engine_host,
+            base_domain=settings.base_domain,
             is_default=True,
         )
         .on_conflict_do_nothing(index_elements=["organization_id"], index_where=text("is_default"))
@@ -71,10 +73,10 @@ async def rename(session: AsyncSession, organization_id: uuid.UUID, name: str) -
     await session.execute(update(Organization).where(Organization.id == organization_id).values(name=name))
 
 
-async def remove(session: AsyncSession, organization_id: uuid.UUID) -> None:
+async def remove(session: AsyncSession, organization_id: uuid.UUID, keys: Keyring) -> None:
     """Everything below the organization goes with it (foreign keys cascade); first every project, environment
     and service is announced deleted, so the deployer uninstalls all the organization ran."""
     projects = await session.scalars(select(Project).where(Project.organization_id == organization_id))
     for project in projects.all():
-        await emit_project_deleted(session, project)
+        await emit_project_deleted(session, project, keys)
     await session.execute(delete(Organization).where(Organization.id == organization_id))

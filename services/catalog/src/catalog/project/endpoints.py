@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from catalog.organization.service import ensure_organization
 from catalog.project import service
 from catalog.project.schemas import Project, ProjectRequest, ProjectResponseList
+from catalog.settings import KeysDep
 from slipway.db import SessionDep
 from slipway.principal import require_principal
 
@@ -50,6 +51,6 @@ async def edit_project(project_id: uuid.UUID, body: ProjectRequest, session: Ses
 
 
 @router.delete("/project/{project_id}", status_code=204)
-async def delete_project(project_id: uuid.UUID, session: SessionDep) -> Response:
-    await service.delete(session, await service.get(session, project_id))
+async def delete_project(project_id: uuid.UUID, session: SessionDep, keys: KeysDep) -> Response:
+    await service.delete(session, await service.get(session, project_id), keys)
     return Response(status_code=204)

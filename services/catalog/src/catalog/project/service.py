@@ -12,6 +12,7 @@ from catalog.models import Environment, Project
 from catalog.project.schemas import Project as ProjectOut
 from catalog.project.schemas import ProjectRequest, Reference
 from slipway.contracts import Subjects
+from slipway.crypto import Keyring
 from slipway.db import flush_or_conflict
 from slipway.errors import NotFound
 from slipway.timeutil import rfc3339, utcnow
@@ -72,6 +73,6 @@ async def edit(session: AsyncSession, project: Project, body: ProjectRequest) ->
     await _flush(session, body.name)
 
 
-async def delete(session: AsyncSession, project: Project) -> None:
-    await emit_project_deleted(session, project)
+async def delete(session: AsyncSession, project: Project, keys: Keyring) -> None:
+    await emit_project_deleted(session, project, keys)
     await session.delete(project)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from catalog import tombstones
 from catalog.events.publish import emit_service
 from catalog.models import Environment, Project, Service
 from catalog.settings import CatalogSettings
@@ -36,6 +37,22 @@ async def get_desired_state(environment_id: uuid.UUID, request: Request, session
     settings: CatalogSettings = request.app.state.settings
     state = await desired_state(session, environment_id, keyring_from(settings))
     return state.model_dump(mode="json")
+
+
+@router.get("/internal/tombstone/{tombstone_id}")
+async def get_tombstone(tombstone_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
+    """What a deleted environment (or service) ran, for its uninstall; 404 once the deployer dropped it."""
+    state = await tombstones.read(session, tombstone_id, keyring_from(request.app.state.settings))
+    if state is None:
+        raise NotFound("no deletion pending under this id")
+    return state.model_dump(mode="json")
+
+
+@router.delete("/internal/tombstone/{tombstone_id}", status_code=204)
+async def drop_tombstone(tombstone_id: uuid.UUID, session: SessionDep) -> Response:
+    """The deployer finished the uninstall: forget what ran there (idempotent)."""
+    await tombstones.drop(session, tombstone_id)
+    return Response(status_code=204)
 
 
 @router.get("/internal/project/{project_id}/environments")

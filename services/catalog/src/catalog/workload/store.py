@@ -13,6 +13,7 @@ from catalog.events.publish import emit_service, emit_service_deleted
 from catalog.models import Environment, Service
 from catalog.workload.rules import default_stage, flush_name
 from slipway.contracts import Subjects
+from slipway.crypto import Keyring
 from slipway.errors import NotFound
 from slipway.timeutil import utcnow
 
@@ -85,7 +86,7 @@ async def update(
     await emit_service(session, Subjects.SERVICE_UPDATED, svc)
 
 
-async def delete(session: AsyncSession, svc: Service) -> None:
-    await emit_service_deleted(session, svc)
+async def delete(session: AsyncSession, svc: Service, keys: Keyring) -> None:
+    await emit_service_deleted(session, svc, keys)
     await session.delete(svc)
     await session.flush()
