@@ -38,7 +38,8 @@ async def create_cluster(
     organization_id: uuid.UUID, body: ClusterRequest, request: Request, session: SessionDep
 ) -> Cluster:
     await ensure_organization(session, _settings(request), organization_id)
-    return service.render(await service.create(session, organization_id, body))
+    settings = _settings(request)
+    return service.render(await service.create(session, organization_id, body, settings.base_domain))
 
 
 @router.put("/{cluster_id}", response_model=Cluster, response_model_exclude_none=True)

@@ -24,6 +24,8 @@ class ClusterRequest(BaseModel):
     production: bool | None = None
     slipway_engine: Engine | None = None  # default kubernetes (bring your own cluster + kubeconfig)
     slipway_engine_host: str | None = Field(default=None, max_length=1024)  # docker/podman: the Engine API address
+    # generated public hosts are <service>-<environment>.<slipway_base_domain> (default: CATALOG_BASE_DOMAIN)
+    slipway_base_domain: str | None = Field(default=None, max_length=253)
 
 
 class Reference(BaseModel):
@@ -46,6 +48,7 @@ class Cluster(BaseModel):
     has_access: bool  # false for a kubernetes cluster until its kubeconfig is uploaded
     slipway_engine: str
     slipway_engine_host: str | None = None
+    slipway_base_domain: str
 
 
 class ClusterResponseList(BaseModel):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.cluster.schemas import Cluster as ClusterOut
 from catalog.cluster.schemas import ClusterRequest, Reference
 from catalog.models import Cluster, Environment
+from catalog.settings import base_domain_problem
 from slipway.crypto import Keyring
 from slipway.db import flush_or_conflict
 from slipway.errors import BadRequest, Conflict, NotFound
@@ -40,6 +41,7 @@ def render(cluster: Cluster) -> ClusterOut:
         has_access=cluster.engine in ENGINE_HOSTS or cluster.kubeconfig_encrypted is not None,
         slipway_engine=cluster.engine,
         slipway_engine_host=cluster.engine_host,
+        slipway_base_domain=cluster.base_domain,
     )
 
 
@@ -134,7 +136,16 @@ async def _flush(session: AsyncSession, name: str) -> None:
     await flush_or_conflict(session, f"name '{name}' is already taken by another cluster of this organization")
 
 
-async def create(session: AsyncSession, organization_id: uuid.UUID, body: ClusterRequest) -> Cluster:
+def _base_domain(name: str) -> str:
+    problem = base_domain_problem(name)
+    if problem:
+        raise BadRequest(f"slipway_base_domain: {problem}")
+    return name.lower().rstrip(".")
+
+
+async def create(
+    session: AsyncSession, organization_id: uuid.UUID, body: ClusterRequest, default_domain: str
+) -> Cluster:
     _check_kind(body)
     engine = body.slipway_engine or "kubernetes"
     _check_engine_host(engine, body.slipway_engine_host)
@@ -148,6 +159,7 @@ async def create(session: AsyncSession, organization_id: uuid.UUID, body: Cluste
         kubernetes="SELF_MANAGED",
         engine=engine,
         engine_host=body.slipway_engine_host,
+        base_domain=_base_domain(body.slipway_base_domain) if body.slipway_base_domain else default_domain,
         is_default=False,
         production=bool(body.production),
     )
@@ -171,6 +183,8 @@ async def edit(session: AsyncSession, cluster: Cluster, body: ClusterRequest) ->
             )
         _check_engine_host(cluster.engine, body.slipway_engine_host)
         cluster.engine_host = body.slipway_engine_host
+    if body.slipway_base_domain is not None:
+        cluster.base_domain = _base_domain(body.slipway_base_domain)  # hosts move at each service's next deploy
     cluster.name = body.name
     cluster.region = body.region
     if "description" in body.model_fields_set:
