@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from deployer.edge import CaddyEdge, Route, is_public_domain, tls_policies
+from deployer.edge import AcmeIssuer, CaddyEdge, Route, is_public_domain, tls_policies
 from deployer.edge.caddy import ACME_POLICY_ID, DynamicUpstreams
 
 
@@ -123,25 +123,6 @@ async def test_https_uses_internal_ca_for_localhost_names(caddy: CaddyEdge, edge
         assert caddy.url(host) == f"https://{host}:{edge.https_port}"
 
 
-async def test_acme_policy_only_for_public_domains(edge, serve_app) -> None:  # type: ignore[no-untyped-def]
-    client = CaddyEdge(edge.admin_url, edge.http_port, edge.https_port, acme_public_domains=True)
-    sid = f"edgetest-{uuid.uuid4().hex[:8]}"
-    try:
-        await client.set_service_routes(sid, [(f"{sid}.slipway.localhost", "127.0.0.1:9")])
-        assert not [p for p in await client.tls_automation_policies() if p.get("@id") == ACME_POLICY_ID]
-        await client.set_service_routes(
-            sid, [(f"{sid}.slipway.localhost", "127.0.0.1:9"), ("shop.acme-customer.com", "127.0.0.1:9")]
-        )
-        policies = await client.tls_automation_policies()
-        assert policies[0] == {"@id": ACME_POLICY_ID, "subjects": ["shop.acme-customer.com"]}
-        assert {"module": "internal"} in policies[-1]["issuers"]  # the internal catch-all stays last
-        await client.remove_service(sid)
-        assert not [p for p in await client.tls_automation_policies() if p.get("@id") == ACME_POLICY_ID]
-    finally:
-        await client.remove_service(sid)
-        await client.aclose()
-
-
 def test_public_domain_rules() -> None:
     assert is_public_domain("shop.example.com")
     assert not is_public_domain("app.slipway.localhost")
@@ -156,6 +137,17 @@ def test_public_domain_rules() -> None:
             "@id": ACME_POLICY_ID,
             "subjects": ["a.io", "b.io"],
             "issuers": [{"module": "acme", "email": "ops@a.io"}, {"module": "zerossl", "email": "ops@a.io"}],
+        }
+    ]
+    # no email: Caddy's own defaults; one private directory: only it, trusting its root
+    assert "issuers" not in tls_policies(["a.io"])[0]
+    private = AcmeIssuer(ca="https://ca.lan/acme/directory", ca_root="/etc/ca.pem", challenge_port=8080)
+    assert tls_policies(["a.io"], issuer=private)[0]["issuers"] == [
+        {
+            "module": "acme",
+            "ca": "https://ca.lan/acme/directory",
+            "trusted_roots_pem_files": ["/etc/ca.pem"],
+            "challenges": {"http": {"alternate_port": 8080}, "tls-alpn": {"disabled": True}},
         }
     ]
 

@@ -75,6 +75,9 @@ class Caddy:
     def pid(self) -> int | None:
         return read_pid(self.pid_file, marker=str(self.config_file))
 
+    def command(self) -> list[str]:
+        return [bin_path("caddy"), "run", "--config", str(self.config_file)]
+
     def start(self, timeout: float = 30.0) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.pid() is None:
@@ -87,7 +90,7 @@ class Caddy:
             }
             start_detached(
                 "caddy",
-                [bin_path("caddy"), "run", "--config", str(self.config_file)],
+                self.command(),
                 log_file=self.log_file,
                 pid_file=self.pid_file,
                 env=env,

@@ -48,7 +48,7 @@ class Drivers:
     def _docker(self, host: str | None) -> RuntimeDriver:
         key = host or ""
         if key not in self.cache:
-            from deployer.edge.caddy import CaddyEdge
+            from deployer.edge.caddy import AcmeIssuer, CaddyEdge
             from deployer.runtime.docker import DockerEngineDriver
 
             edge = CaddyEdge(
@@ -56,7 +56,12 @@ class Drivers:
                 self.settings.edge_http_port,
                 self.settings.edge_https_port,
                 acme_public_domains=self.settings.edge_acme_public_domains,
-                acme_email=self.settings.edge_acme_email,
+                acme_issuer=AcmeIssuer(
+                    email=self.settings.edge_acme_email,
+                    ca=self.settings.edge_acme_ca,
+                    ca_root=self.settings.edge_acme_ca_root,
+                    challenge_port=self.settings.edge_acme_challenge_port,
+                ),
             )
             self.cache[key] = DockerEngineDriver(
                 host,

@@ -36,6 +36,11 @@ class DeployerSettings(ServiceSettings):
     edge_https_port: int = 443
     edge_acme_public_domains: bool = False  # real public domains get ACME certificates (else the internal CA)
     edge_acme_email: str | None = None
+    # one ACME directory instead of Let's Encrypt/ZeroSSL (a private CA), its root PEM file when not
+    # system-trusted, and the port Caddy answers HTTP-01 on when the edge's port 80 is forwarded elsewhere
+    edge_acme_ca: str | None = None
+    edge_acme_ca_root: str | None = None
+    edge_acme_challenge_port: int | None = Field(default=None, ge=1, le=65535)
     # old instances keep running this long after the edge switched away from them (≥ Caddy's 1 s re-resolve)
     drain_seconds: float = 2.5
     # replaced instances are stopped but kept this long (retired) so their logs stay readable

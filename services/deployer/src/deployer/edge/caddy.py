@@ -12,7 +12,8 @@ Identical routes are never re-sent, so a re-apply costs no reload.
 
 TLS: the stack starts Caddy with one catch-all automation policy using the internal CA. With
 `acme_public_domains` the edge keeps one more policy (`@id` `slipway-acme`, listed first) whose subjects are
-the routed hosts that are real public domains, issued by Caddy's default ACME issuers.
+the routed hosts that are real public domains, issued by Caddy's default ACME issuers, or by one ACME
+directory of the operator's (`AcmeIssuer.ca`, e.g. a private step-ca; its root may be given as a PEM file).
 """
 
 from __future__ import annotations
@@ -96,14 +97,42 @@ def is_public_domain(host: str) -> bool:
     return not any(name == s or name.endswith("." + s) for s in PRIVATE_SUFFIXES)
 
 
-def tls_policies(public_hosts: Sequence[str], email: str | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class AcmeIssuer:
+    """Where public domains' certificates come from: Caddy's default public CAs, or one ACME directory."""
+
+    email: str | None = None
+    ca: str | None = None  # an ACME directory URL; None: Let's Encrypt, then ZeroSSL
+    ca_root: str | None = None  # PEM file of that CA's root when the system does not trust it
+    challenge_port: int | None = None  # where Caddy answers HTTP-01 when port 80 is forwarded to another port
+
+    def issuers(self) -> list[dict[str, Any]] | None:
+        """Caddy's issuer objects; None for Caddy's defaults."""
+        account: dict[str, Any] = {"email": self.email} if self.email else {}
+        acme: dict[str, Any] = {"module": "acme", **account}
+        if self.challenge_port:
+            acme["challenges"] = {"http": {"alternate_port": self.challenge_port}, "tls-alpn": {"disabled": True}}
+        if self.ca:
+            acme["ca"] = self.ca
+            if self.ca_root:
+                acme["trusted_roots_pem_files"] = [self.ca_root]
+            return [acme]
+        if not account and not self.challenge_port:
+            return None
+        return [acme, {"module": "zerossl", **account}]
+
+
+def tls_policies(
+    public_hosts: Sequence[str], email: str | None = None, issuer: AcmeIssuer | None = None
+) -> list[dict[str, Any]]:
     """The ACME automation policy for `public_hosts` (empty list when there are none)."""
     subjects = sorted({h.lower() for h in public_hosts if is_public_domain(h)})
     if not subjects:
         return []
     policy: dict[str, Any] = {"@id": ACME_POLICY_ID, "subjects": subjects}
-    if email:  # otherwise Caddy's default issuers (Let's Encrypt, then ZeroSSL) without an account email
-        policy["issuers"] = [{"module": "acme", "email": email}, {"module": "zerossl", "email": email}]
+    issuers = (issuer or AcmeIssuer(email=email)).issuers()
+    if issuers is not None:  # otherwise Caddy's default issuers (Let's Encrypt, then ZeroSSL), no account email
+        policy["issuers"] = issuers
     return [policy]
 
 
@@ -197,6 +226,7 @@ class CaddyEdge:
         server: str = "slipway",
         acme_public_domains: bool = False,
         acme_email: str | None = None,
+        acme_issuer: AcmeIssuer | None = None,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -205,7 +235,7 @@ class CaddyEdge:
         self.https_port = https_port
         self.server = server
         self.acme_public_domains = acme_public_domains
-        self.acme_email = acme_email
+        self.acme_issuer = acme_issuer or AcmeIssuer(email=acme_email)
         self._client = httpx.AsyncClient(base_url=self.admin_url, timeout=timeout, transport=transport)
         self._lock = asyncio.Lock()  # one writer at a time: array indexes must not move under us
 
@@ -271,6 +301,9 @@ class CaddyEdge:
         """
         desired = _normalize(routes, path_prefix)
         async with self._lock:
+            # a public host's ACME policy goes in before its route: Caddy would otherwise issue it an
+            # internal-CA certificate at once and keep that one
+            await self._sync_tls(adding=[host for host, _ in desired])
             current = {r.route_id: r for r in await self.list_routes() if r.service_id == service_id}
             ids: list[str] = []
             for n, ((host, prefix), target) in enumerate(desired.items()):
@@ -311,11 +344,12 @@ class CaddyEdge:
                     await self.remove_service(route.service_id)
 
     # -- TLS ---------------------------------------------------------------------------------------
-    async def _sync_tls(self) -> None:
+    async def _sync_tls(self, adding: Sequence[str] = ()) -> None:
+        """The ACME policy's subjects: the public hosts routed now (and those about to be)."""
         if not self.acme_public_domains:
             return
-        hosts = [r.host for r in await self.list_routes()]
-        wanted = tls_policies(hosts, self.acme_email)
+        hosts = [r.host for r in await self.list_routes()] + list(adding)
+        wanted = tls_policies(hosts, issuer=self.acme_issuer)
         path = "/config/apps/tls/automation/policies"
         policies = await self._call("GET", path)
         policies = policies if isinstance(policies, list) else []
