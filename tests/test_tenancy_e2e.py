@@ -40,8 +40,8 @@ class Tenant:
 
     def setup(self) -> None:
         self.org = self.ok(self.api.post("/organization", json={"name": self.org_name, "plan": "FREE"}), 201)["id"]
-        project = self.ok(self.api.post(f"/organization/{self.org}/project", json={"name": "shop"}))
-        self.env = self.ok(self.api.post(f"/project/{project['id']}/environment", json={"name": "dev"}), 201)["id"]
+        self.project = self.ok(self.api.post(f"/organization/{self.org}/project", json={"name": "shop"}))["id"]
+        self.env = self.ok(self.api.post(f"/project/{self.project}/environment", json={"name": "dev"}), 201)["id"]
         registry = self.ok(self.api.get(f"/organization/{self.org}/containerRegistry"))["results"][0]
         self.registry = registry["id"]
         host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -160,7 +160,7 @@ def test_identical_tenants_each_reach_their_own_and_a_deleted_one_leaves_nothing
         assert until(deleted, 90, "the deleted service's uninstall") == "DELETED"
         assert b.leftovers() == {"containers": [], "networks": [], "volumes": []}
         assert b.get().status_code == 404 and b.get().headers.get("x-slipway-no-route") == "1"
-        b.ok(b.api.delete(f"/environment/{b.env}"), 204)
+        b.ok(b.api.delete(f"/project/{b.project}"), 204)  # its environment goes with it, uninstalled
         assert until(lambda: finished(stack, b.env), 60, "the deleted environment's uninstall")["tombstones"] == 0
         b.ok(b.api.delete(f"/organization/{b.org}"), 204)
         until(

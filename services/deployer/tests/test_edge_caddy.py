@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from deployer.edge import AcmeIssuer, CaddyEdge, Route, is_public_domain, tls_policies
-from deployer.edge.caddy import ACME_POLICY_ID, DynamicUpstreams
+from deployer.edge.caddy import ACME_POLICY_ID, DynamicUpstreams, HostTaken
 
 
 @pytest.fixture
@@ -189,3 +189,26 @@ async def test_dynamic_upstreams_route_is_sent_once(caddy: CaddyEdge, edge, serv
     await caddy.set_service_routes(sid, [Route(host, dyn)])
     assert [r.dynamic for r in await caddy.list_routes() if r.service_id == sid] == [dyn]
     await caddy.remove_service(sid)
+
+
+async def test_a_host_held_by_another_service_is_never_taken_over(caddy: CaddyEdge, edge, serve_app) -> None:  # type: ignore[no-untyped-def]
+    first, second = f"edgetest-{uuid.uuid4().hex[:8]}", f"edgetest-{uuid.uuid4().hex[:8]}"
+    host = f"web-dev-{uuid.uuid4().hex[:6]}.slipway.localhost"
+    async with await upstream_app(serve_app, "one") as one, await upstream_app(serve_app, "two") as two:
+        up1, up2 = one.removeprefix("http://"), two.removeprefix("http://")
+        await caddy.set_service_routes(first, [(host, up1)])
+        before = await caddy._raw_routes()
+        with pytest.raises(HostTaken, match="already routed to another service") as taken:
+            await caddy.set_service_routes(second, [(f"own.{host}", up2), (host.upper(), up2)])
+        assert first not in str(taken.value)  # the holder is not named to the other tenant
+        assert await caddy._raw_routes() == before  # nothing written, not even its own host
+        assert (await get(edge, host)).text == "one /"
+        # re-applying everything (adoption after a restart) skips the clash and routes the rest
+        third = f"edgetest-{uuid.uuid4().hex[:8]}"
+        await caddy.ensure({second: [(host, up2)], third: [(f"third.{host}", up2)]})
+        assert (await get(edge, host)).text == "one /" and (await get(edge, f"third.{host}")).text == "two /"
+        assert not [r for r in await caddy.list_routes() if r.service_id == second]
+        # once the holder gave it up, the host is free
+        await caddy.remove_service(first)
+        await caddy.set_service_routes(second, [(host, up2)])
+        assert (await get(edge, host)).text == "two /"

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+log = logging.getLogger("deployer.edge")
 ROUTE_PREFIX = "svc-"
 ACME_POLICY_ID = "slipway-acme"
 # names that never get a publicly trusted certificate (RFC 2606 / 6761 / 8375 and common private suffixes)
@@ -34,6 +36,10 @@ PRIVATE_SUFFIXES = ("localhost", "local", "internal", "test", "example", "invali
 
 class EdgeError(RuntimeError):
     """Caddy's admin API refused a change or could not be reached."""
+
+
+class HostTaken(EdgeError):
+    """Another service already holds the host (and path): the edge maps each to exactly one service."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,12 @@ class CaddyEdge:
         """
         desired = _normalize(routes, path_prefix)
         async with self._lock:
+            held = {
+                (r.host, r.path_prefix): r.service_id for r in await self.list_routes() if r.service_id != service_id
+            }
+            taken = sorted(f"{host}{prefix or ''}" for host, prefix in desired if (host, prefix) in held)
+            if taken:  # never decided by route order; the other tenant is not named
+                raise HostTaken(f"{', '.join(taken)} already routed to another service: not taken over")
             # a public host's ACME policy goes in before its route: Caddy would otherwise issue it an
             # internal-CA certificate at once and keep that one
             await self._sync_tls(adding=[host for host, _ in desired])
@@ -337,7 +349,10 @@ class CaddyEdge:
         """Re-apply the full set (service id → routes), e.g. after Caddy restarted empty; with `prune`,
         routes of services not in the set are removed."""
         for service_id, service_routes in routes.items():
-            await self.set_service_routes(service_id, service_routes)
+            try:
+                await self.set_service_routes(service_id, service_routes)
+            except HostTaken as exc:  # the first claimant keeps the host; the rest still get theirs
+                log.warning("service %s not routed: %s", service_id, exc)
         if prune:
             for route in await self.list_routes():
                 if route.service_id not in routes:
