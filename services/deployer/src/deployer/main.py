@@ -41,6 +41,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             drivers.for_state,
             app.state.nats,
             build_poll_seconds=settings.build_poll_seconds,
+            uninstall_retry_seconds=settings.uninstall_retry_seconds,
         )
         app.state.worker = Worker(
             app.state.db,

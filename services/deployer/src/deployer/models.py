@@ -56,6 +56,7 @@ class Deployment(Base):
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     # the uninstall of a deleted environment or service: catalog's tombstone holds what ran there
     tombstone_id: Mapped[uuid.UUID | None] = mapped_column()
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a retry waits until then
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -66,12 +67,12 @@ class Deployment(Base):
 
 
 Index("ix_deployments_queue", Deployment.phase, Deployment.environment_id, Deployment.number)
-# one uninstall per deletion, however often catalog's event is delivered
+# at most one waiting or running uninstall per deletion (a failed one is retried by a new deployment)
 Index(
     "uq_deployments_tombstone",
     Deployment.tombstone_id,
     unique=True,
-    postgresql_where=Deployment.tombstone_id.is_not(None),
+    postgresql_where=(Deployment.tombstone_id.is_not(None)) & (Deployment.phase != "DONE"),
 )
 
 

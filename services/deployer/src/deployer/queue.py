@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -29,6 +30,7 @@ async def enqueue(
     origin: str = "API",
     triggered_by: str | None = None,
     tombstone_id: uuid.UUID | None = None,
+    not_before: datetime | None = None,
 ) -> Deployment:
     environment_id = uuid.UUID(scope["environment_id"])
     # serialise numbering per environment (released at commit)
@@ -68,6 +70,7 @@ async def enqueue(
         origin=origin if origin in ORIGINS else "API",
         triggered_by=triggered_by,
         tombstone_id=tombstone_id,
+        not_before=not_before,
     )
     session.add(dep)
     await session.flush()

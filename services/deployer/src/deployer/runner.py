@@ -70,6 +70,7 @@ class Runner:
         driver_for: Callable[[DesiredState], RuntimeDriver],
         nats: Any,
         build_poll_seconds: float = 0.5,
+        uninstall_retry_seconds: float = 30.0,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -77,6 +78,7 @@ class Runner:
         self.driver_for = driver_for
         self.nats = nats
         self.build_poll_seconds = build_poll_seconds
+        self.uninstall_retry_seconds = uninstall_retry_seconds
 
     async def run(self, dep: Deployment) -> None:
         try:
@@ -150,6 +152,10 @@ class Runner:
             + ", ".join(f"{names.get(k, k)}={v}" for k, v in results.items()),
         )
         await self.store.finish(dep, final)
+        if dep.tombstone_id is not None and final != "DELETED":
+            # what a deleted tenant ran must not keep running: try again, later each time
+            delay = await self.store.retry_uninstall(dep, self.uninstall_retry_seconds)
+            await journal.line("Recap", f"the uninstall did not finish: it is retried in {delay:g}s", level="WARNING")
 
     async def _forget(self, dep: Deployment, state: DesiredState, driver: RuntimeDriver, journal: DeploymentLog) -> str:
         """A deleted environment's or service's uninstall is done: remove what is left of the environment

@@ -36,6 +36,8 @@ class DeployerSettings(ServiceSettings):
     edge_https_port: int = 443
     edge_acme_public_domains: bool = False  # real public domains get ACME certificates (else the internal CA)
     edge_acme_email: str | None = None
+    # a deleted environment's or service's uninstall that failed (engine away) is retried after this, doubling
+    uninstall_retry_seconds: float = Field(default=30.0, gt=0)
     # one ACME directory instead of Let's Encrypt/ZeroSSL (a private CA), its root PEM file when not
     # system-trusted, and the port Caddy answers HTTP-01 on when the edge's port 80 is forwarded elsewhere
     edge_acme_ca: str | None = None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 
 from deployer.models import CronSchedule, Deployment, DeploymentService, ServiceState, outbox
+from deployer.queue import enqueue
 from slipway.db import Database
 from slipway.events import Envelope, add_event
 from slipway.timeutil import utcnow
@@ -119,6 +120,30 @@ class Store:
     async def finish(self, dep: Deployment, status: str, error: str | None = None) -> None:
         finished: datetime = utcnow()
         await self.deployment(dep, status, phase="DONE", finished_at=finished, error=error, lease_owner=None)
+
+    async def retry_uninstall(self, dep: Deployment, base_seconds: float, max_seconds: float = 3600.0) -> float:
+        """Queue the deletion's uninstall again after a delay doubling with each failed attempt; the delay."""
+        async with self.db.transaction() as session:
+            failed = await session.scalar(
+                select(func.count()).select_from(Deployment).where(Deployment.tombstone_id == dep.tombstone_id)
+            )
+            delay = min(base_seconds * 2 ** min(int(failed or 1) - 1, 16), max_seconds)
+            scope = {
+                "organization_id": str(dep.organization_id),
+                "project_id": str(dep.project_id),
+                "environment_id": str(dep.environment_id),
+            }
+            await enqueue(
+                session,
+                scope,
+                "DELETE",
+                dep.service_ids,
+                origin="QOVERY_INTERNAL",
+                triggered_by=dep.triggered_by,
+                tombstone_id=dep.tombstone_id,
+                not_before=utcnow() + timedelta(seconds=delay),
+            )
+        return delay
 
     async def forget(self, environment_id: uuid.UUID, service_ids: list[str] | None) -> None:
         """An uninstalled deletion: its services' current states and cron schedules go (all of the

@@ -17,8 +17,9 @@ from slipway.db import Database
 
 log = logging.getLogger("deployer.worker")
 
-# The oldest queued deployment of each environment with nothing running, or a running one whose lease
-# expired (its process died): claimed with SKIP LOCKED so two deployers never take the same row.
+# The oldest queued deployment of each environment with nothing running (a retry waits for its `not_before`,
+# without holding up the rest), or a running one whose lease expired (its process died): claimed with
+# SKIP LOCKED so two deployers never take the same row.
 _CLAIM = text(
     """
     UPDATE deployer.deployments d
@@ -28,10 +29,12 @@ _CLAIM = text(
      WHERE d.id IN (
         SELECT q.id FROM deployer.deployments q
          WHERE (q.phase = 'QUEUED'
+                AND (q.not_before IS NULL OR q.not_before <= now())
                 AND NOT EXISTS (SELECT 1 FROM deployer.deployments r
                                  WHERE r.environment_id = q.environment_id AND r.phase = 'RUNNING')
                 AND q.number = (SELECT min(m.number) FROM deployer.deployments m
-                                 WHERE m.environment_id = q.environment_id AND m.phase = 'QUEUED'))
+                                 WHERE m.environment_id = q.environment_id AND m.phase = 'QUEUED'
+                                   AND (m.not_before IS NULL OR m.not_before <= now())))
             OR (q.phase = 'RUNNING' AND q.lease_expires_at < now())
          ORDER BY q.created_at
          LIMIT :limit

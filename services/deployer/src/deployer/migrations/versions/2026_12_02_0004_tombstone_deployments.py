@@ -16,16 +16,18 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("deployments", sa.Column("tombstone_id", sa.Uuid(), nullable=True), schema="deployer")
+    op.add_column("deployments", sa.Column("not_before", sa.DateTime(timezone=True), nullable=True), schema="deployer")
     op.create_index(
         "uq_deployments_tombstone",
         "deployments",
         ["tombstone_id"],
         unique=True,
         schema="deployer",
-        postgresql_where=sa.text("tombstone_id IS NOT NULL"),
+        postgresql_where=sa.text("tombstone_id IS NOT NULL AND phase <> 'DONE'"),
     )
 
 
 def downgrade() -> None:
     op.drop_index("uq_deployments_tombstone", table_name="deployments", schema="deployer")
+    op.drop_column("deployments", "not_before", schema="deployer")
     op.drop_column("deployments", "tombstone_id", schema="deployer")
