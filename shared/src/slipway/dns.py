@@ -1,8 +1,10 @@
-"""DNS on the wire, just enough for the edge: A queries and answers, a one-server lookup, a convergence wait."""
+"""DNS on the wire, just enough for the edge: A queries and answers, a one-server lookup, a convergence wait;
+and which names are public (could get a certificate from a public ACME CA)."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import socket
 import struct
@@ -142,3 +144,20 @@ async def wait_for_answer(
             return True
         await asyncio.sleep(interval)
     return False
+
+
+# names that never get a publicly trusted certificate (RFC 2606 / 6761 / 8375 and common private suffixes)
+PRIVATE_SUFFIXES = ("localhost", "local", "internal", "test", "example", "invalid", "lan", "home.arpa", "localdomain")
+
+
+def is_public_domain(host: str) -> bool:
+    """True for names a public ACME CA could validate (not IPs, single labels or reserved suffixes)."""
+    name = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+        return False
+    except ValueError:
+        pass
+    if "." not in name or name.startswith("*."):
+        return False
+    return not any(name == s or name.endswith("." + s) for s in PRIVATE_SUFFIXES)

@@ -16,6 +16,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slipway.crypto import generate_key
+from slipway.dns import is_public_domain
 from slipway.principal import HEADER, service_principal, sign
 from slipway_stack.caddy import Caddy
 from slipway_stack.edgeresolver import EdgeResolver
@@ -61,6 +62,12 @@ class StackSettings(BaseSettings):
     ready_timeout: float = Field(default=180.0, validation_alias="SLIPWAY_READY_TIMEOUT")
     # An operator's Docker (or Podman) Engine API; unset: the stack runs `podman system service` itself.
     docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")
+
+
+def acme_by_default(env: dict[str, str]) -> bool:
+    """A public base domain (CATALOG_BASE_DOMAIN) gets ACME certificates unless the operator decided otherwise."""
+    base = env.get("CATALOG_BASE_DOMAIN", "")
+    return bool(base) and is_public_domain(base) and "DEPLOYER_EDGE_ACME_PUBLIC_DOMAINS" not in env
 
 
 class StackError(RuntimeError):
@@ -196,6 +203,8 @@ class Stack:
         if svc.name == "deployer":
             env["DEPLOYER_CATALOG_URL"] = self.urls(config)["catalog"]
             env["DEPLOYER_BUILDER_URL"] = self.urls(config)["builder"]
+            if acme_by_default(env):
+                env["DEPLOYER_EDGE_ACME_PUBLIC_DOMAINS"] = "true"
         if svc.name == "logs":
             env["LOGS_CATALOG_URL"] = self.urls(config)["catalog"]
             env["LOGS_DEPLOYER_URL"] = self.urls(config)["deployer"]

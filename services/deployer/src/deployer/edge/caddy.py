@@ -19,7 +19,6 @@ directory of the operator's (`AcmeIssuer.ca`, e.g. a private step-ca; its root m
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,11 +26,11 @@ from typing import Any
 
 import httpx
 
+from slipway.dns import is_public_domain
+
 log = logging.getLogger("deployer.edge")
 ROUTE_PREFIX = "svc-"
 ACME_POLICY_ID = "slipway-acme"
-# names that never get a publicly trusted certificate (RFC 2606 / 6761 / 8375 and common private suffixes)
-PRIVATE_SUFFIXES = ("localhost", "local", "internal", "test", "example", "invalid", "lan", "home.arpa", "localdomain")
 
 
 class EdgeError(RuntimeError):
@@ -88,19 +87,6 @@ def parse_route_id(rid: str) -> str | None:
         return None
     service_id, sep, n = rid[len(ROUTE_PREFIX) :].rpartition("-")
     return service_id if sep and service_id and n.isdigit() else None
-
-
-def is_public_domain(host: str) -> bool:
-    """True for names a public ACME CA could validate (not IPs, single labels or reserved suffixes)."""
-    name = host.lower().rstrip(".")
-    try:
-        ipaddress.ip_address(name)
-        return False
-    except ValueError:
-        pass
-    if "." not in name or name.startswith("*."):
-        return False
-    return not any(name == s or name.endswith("." + s) for s in PRIVATE_SUFFIXES)
 
 
 @dataclass(frozen=True)
