@@ -147,6 +147,8 @@ def test_identical_tenants_each_reach_their_own_and_a_deleted_one_leaves_nothing
         assert "cleanup: running the delete lifecycle job" in gone["lines"]
         assert "cleanup: job completed" in gone["lines"]  # its check of the injected variables passed
         assert "web: deleted" in gone["lines"], gone["lines"]
+        # the job ran before anything of the environment went (its network, the service it cleans up)
+        assert gone["lines"].index("cleanup: job completed") < gone["lines"].index("web: deleted"), gone["lines"]
 
         # deleting one service of b: a DELETE deployment in its history, its host leaves the edge
         assert b.get().text.strip() == "tenant-b" and b.leftovers()["containers"]

@@ -119,6 +119,8 @@ class Runner:
         if dep.action in ("STOP", "DELETE"):
             stages = list(reversed(stages))  # stop dependents before what they depend on
         wanted = {s.id for s in targets}
+        # ON_DELETE jobs run before anything of the environment goes (its network, the services they clean up)
+        refused = await self._delete_jobs_first(dep, state, targets, stages, driver, journal)
         canceled = False
         failed = False
         for stage in stages:
@@ -131,7 +133,10 @@ class Runner:
                     results[svc.id] = "CANCELED"
                     await self.store.service_state(dep, svc.id, svc.kind, svc.name, "CANCELED")
                 continue
-            outcomes = await asyncio.gather(*(self._one(dep, state, svc, driver, journal) for svc in members))
+            runnable = [svc for svc in members if svc.id not in refused]
+            ran = await asyncio.gather(*(self._one(dep, state, svc, driver, journal) for svc in runnable))
+            done = dict(zip((svc.id for svc in runnable), ran, strict=True))
+            outcomes = [done.get(svc.id, FAILED[dep.action]) for svc in members]
             for svc, outcome in zip(members, outcomes, strict=True):
                 results[svc.id] = outcome
             if "CANCELED" in outcomes:
@@ -201,19 +206,8 @@ class Runner:
             sink = journal.sink(step, svc)  # type: ignore[arg-type]
             if dep.action in ("STOP", "DELETE"):
                 await schedules.drop(self.store.db, svc.id)  # a stopped or uninstalled CRON job runs no more
-            try:
-                await self._lifecycle_event(dep, state, svc, driver, sink)
-            except Exception as exc:  # noqa: BLE001
-                if dep.tombstone_id is None:
-                    raise
-                # its environment or the service itself is already deleted: nothing may keep running
-                await journal.line(
-                    "Delete",
-                    f"{svc.name}: the delete lifecycle job failed ({exc}); uninstalling anyway",
-                    svc,
-                    level="WARNING",
-                )
             if dep.action == "STOP":
+                await self._lifecycle_event(dep, state, svc, driver, sink)  # (DELETE ran them first)
                 await driver.stop(state, svc, sink)
             elif dep.action == "RESTART":
                 await driver.restart(state, svc, sink)
@@ -241,6 +235,39 @@ class Runner:
             )
             await self.store.service_state(dep, svc.id, svc.kind, svc.name, failed, error=journal.mask(str(exc)))
             return failed
+
+    async def _delete_jobs_first(
+        self,
+        dep: Deployment,
+        state: DesiredState,
+        targets: list[ServiceSpec],
+        stages: list[Any],
+        driver: RuntimeDriver,
+        journal: DeploymentLog,
+    ) -> dict[str, str]:
+        """An uninstall first runs every ON_DELETE lifecycle job (in the uninstall's stage order), while all the
+        environment still runs. A failed one keeps its service (DELETE_ERROR: returned, with the reason), unless
+        what it belonged to is already deleted (a tombstone): then the uninstall goes on, since nothing may stay."""
+        if dep.action != "DELETE":
+            return {}
+        order = {sid: n for n, stage in enumerate(stages) for sid in stage.service_ids}
+        jobs = [s for s in targets if s.job is not None and s.job.on_delete]
+        refused: dict[str, str] = {}
+        for svc in sorted(jobs, key=lambda s: order.get(s.id, len(order))):
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, ONGOING[dep.action])
+            try:
+                await self._lifecycle_event(dep, state, svc, driver, journal.sink("Delete", svc))
+            except Exception as exc:  # noqa: BLE001 - reported on the job, never raised
+                if dep.tombstone_id is not None:
+                    await journal.line(
+                        "Delete", f"{svc.name}: the delete lifecycle job failed ({exc}); uninstalling anyway", svc,
+                        level="WARNING",
+                    )  # fmt: skip
+                    continue
+                refused[svc.id] = journal.mask(str(exc))
+                await journal.line("Recap", f"{svc.name}: {exc}", svc, level="ERROR")
+                await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DELETE_ERROR", error=refused[svc.id])
+        return refused
 
     async def _lifecycle_event(
         self, dep: Deployment, state: DesiredState, svc: ServiceSpec, driver: RuntimeDriver, sink: Any
