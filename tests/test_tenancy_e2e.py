@@ -152,12 +152,14 @@ def test_identical_tenants_each_reach_their_own_and_a_deleted_one_leaves_nothing
 
         # deleting one service of b: a DELETE deployment in its history, its host leaves the edge
         assert b.get().text.strip() == "tenant-b" and b.leftovers()["containers"]
+        history = b.ok(b.api.get(f"/environment/{b.env}/deploymentHistoryV2"))["results"]
+        seen = {h["identifier"]["execution_id"] for h in history}
         b.ok(b.api.delete(f"/container/{b.web}"), 204)
 
-        def deleted() -> str | None:
+        def deleted() -> str | None:  # the deletion's own deployment (queued from catalog's event)
             history = b.ok(b.api.get(f"/environment/{b.env}/deploymentHistoryV2"))["results"]
-            latest = history[0] if history else None
-            return latest["status"] if latest and latest["status"] in TERMINAL else None
+            new = [h for h in history if h["identifier"]["execution_id"] not in seen]
+            return new[0]["status"] if new and new[0]["status"] in TERMINAL else None
 
         assert until(deleted, 90, "the deleted service's uninstall") == "DELETED"
         assert b.leftovers() == {"containers": [], "networks": [], "volumes": []}

@@ -16,7 +16,7 @@ import pytest
 from deployer.drivers import Drivers
 from deployer.settings import DeployerSettings
 from slipway.desired import ClusterTarget, DesiredState, ServiceSpec
-from slipway_stack.engine import BASE_IMAGE, ContainerEngine
+from slipway_stack.engine import BASE_IMAGE, CONTAINERS_CONF, ContainerEngine
 
 LABEL = "slipway.test"
 VALUE = "cluster-engines"
@@ -24,10 +24,15 @@ VALUE = "cluster-engines"
 
 @pytest.fixture(scope="module")
 def second_engine(engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerEngine]:  # type: ignore[no-untyped-def]
-    """Podman's API service on another socket with storage of its own: it sees none of the first one's containers."""
+    """Podman's API service on another socket with storage, network definitions and subnets of its own: it sees
+    none of the first one's containers or networks (shared network definitions would give both engines an
+    aardvark-dns answering on the same gateway)."""
     state = tmp_path_factory.mktemp("engine2")
     sock = Path(f"/tmp/slipway-engine2-{uuid.uuid4().hex[:8]}.sock")  # unix socket paths must stay short
-    env = {**os.environ, **engine.env()}
+    conf = state / "containers.conf"
+    pool = '[{"base" = "10.213.0.0/16", "size" = 24}]'
+    conf.write_text(f'{CONTAINERS_CONF}\n[network]\ndefault_subnet = "10.212.0.0/24"\ndefault_subnet_pools = {pool}\n')
+    env = {**os.environ, **engine.env(), "CONTAINERS_CONF": str(conf)}
     env.pop("DOCKER_HOST", None)
     proc = subprocess.Popen(
         [
@@ -36,6 +41,8 @@ def second_engine(engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             str(state / "root"),
             "--runroot",
             str(state / "run"),
+            "--network-config-dir",
+            str(state / "networks"),
             "system",
             "service",
             "--time=0",
