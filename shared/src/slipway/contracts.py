@@ -32,6 +32,11 @@ class Subjects:
     BUILD_SUCCEEDED = "evt.builder.build.succeeded"
     BUILD_FAILED = "evt.builder.build.failed"
     BUILD_CANCELED = "evt.builder.build.canceled"
+    # payload: environment_id, execution_id, state, and service_id + kind for a service's state
+    DEPLOYER_STATUS_CHANGED = "evt.deployer.status.changed"
+    # core NATS request/reply between logs and the deployer (not JetStream events):
+    LOGSCTL_TAIL = "logsctl.tail"  # {environment_id, service_id, since_ms?}: start or keep alive a service's tail
+    LOGSCTL_STATUS = "logsctl.status"  # {environment_id} -> {ok, services: [ServiceStatus]}
 
 
 class AccountCreated(BaseModel):

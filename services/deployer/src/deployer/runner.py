@@ -121,6 +121,14 @@ class Runner:
         wanted = {s.id for s in targets}
         # ON_DELETE jobs run before anything of the environment goes (its network, the services they clean up)
         refused = await self._delete_jobs_first(dep, state, targets, stages, driver, journal)
+        if refused:  # what a failed ON_DELETE job should have saved or cleaned up is not removed
+            for svc in [s for s in targets if s.id not in refused]:
+                await self.store.service_state(dep, svc.id, svc.kind, svc.name, "CANCELED")
+            await journal.line(
+                "Recap", "uninstall stopped: an ON_DELETE job failed; nothing was removed", level="ERROR"
+            )
+            await self.store.finish(dep, FAILED[dep.action], error="an ON_DELETE lifecycle job failed")
+            return
         canceled = False
         failed = False
         for stage in stages:

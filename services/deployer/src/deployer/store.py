@@ -10,11 +10,12 @@ from sqlalchemy import delete, func, select, update
 
 from deployer.models import CronSchedule, Deployment, DeploymentService, ServiceState, outbox
 from deployer.queue import enqueue
+from slipway.contracts import Subjects
 from slipway.db import Database
 from slipway.events import Envelope, add_event
 from slipway.timeutil import utcnow
 
-STATUS_CHANGED = "evt.deployer.status.changed"
+STATUS_CHANGED = Subjects.DEPLOYER_STATUS_CHANGED
 
 # StateEnum → (ServiceActionEnum, ServiceActionStatusEnum)
 _ACTION = {

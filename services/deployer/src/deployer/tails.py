@@ -30,13 +30,14 @@ from typing import Any
 from nats.aio.msg import Msg
 
 from deployer.runtime.base import LogLine, RuntimeDriver
+from slipway.contracts import Subjects
 from slipway.deploylog import Masker
 from slipway.natsconn import NatsConnection
 
 log = logging.getLogger("deployer.tails")
 
-TAIL_SUBJECT = "logsctl.tail"
-STATUS_SUBJECT = "logsctl.status"
+TAIL_SUBJECT = Subjects.LOGSCTL_TAIL
+STATUS_SUBJECT = Subjects.LOGSCTL_STATUS
 QUEUE = "deployer"
 LINES_PREFIX = "logs"
 HISTORY_MAX_LINES = 2000

@@ -26,11 +26,12 @@ from nats.aio.subscription import Subscription
 
 from logs.service_logs.lines import Line, from_json
 from logs.settings import LogsSettings
+from slipway.contracts import Subjects
 from slipway.natsconn import NatsConnection
 
 log = logging.getLogger("logs.fanout")
 
-TAIL_SUBJECT = "logsctl.tail"
+TAIL_SUBJECT = Subjects.LOGSCTL_TAIL
 SLOW_CLIENT = 1011
 
 

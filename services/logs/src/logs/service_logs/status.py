@@ -27,12 +27,13 @@ from logs.service_logs.common import (
 )
 from logs.service_logs.scope import CatalogUnavailable, Scopes
 from logs.settings import LogsSettings
+from slipway.contracts import Subjects
 from slipway.natsconn import NatsConnection
 
 log = logging.getLogger("logs.status")
 router = APIRouter()
 
-STATUS_SUBJECT = "logsctl.status"
+STATUS_SUBJECT = Subjects.LOGSCTL_STATUS
 BUCKETS = {
     "APPLICATION": "applications",
     "CONTAINER": "containers",
