@@ -342,3 +342,25 @@ async def test_concurrent_identical_posts_make_one_build(start_builder, tmp_path
         assert {r.status_code for r in answers} <= {200, 202}
         assert len({r.json()["id"] for r in answers}) == 1
         assert (await b.finished(answers[0].json()["id"]))["status"] == "SUCCEEDED"
+
+
+async def test_a_cancellation_lost_by_python_still_stops_the_build(start_builder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """On Python 3.11 `asyncio.wait_for` (nats-py's publish) can swallow a CancelledError: the runner keeps the
+    request and stops the build at its next step anyway. Here the task is marked canceled and never interrupted."""
+    slow = make_repo(tmp_path / "slow", {"Dockerfile": BASE + "COPY f /f\nRUN sleep 30\n", "f": uuid.uuid4().hex})
+    quick = make_repo(tmp_path / "quick", {"Dockerfile": BASE + "COPY f /f\n", "f": uuid.uuid4().hex})
+    async with start_builder(max_concurrent_builds=1) as b:
+        blocker_body = build_body(slow, None)
+        blocker = await b.build(blocker_body)
+        await wait_until(
+            lambda: any("RUN sleep 30" in line["message"] for line in b.log_of(blocker_body["deployment_id"])),
+            timeout=30,
+            message="the sleep step never started",
+        )
+        body = build_body(quick, None)
+        queued = await b.build(body)
+        b.app.state.builds._canceled.add(uuid.UUID(queued["id"]))  # asked to stop; its CancelledError "lost"
+        await b.api.post(f"/internal/builds/{blocker['id']}/cancel")  # the slot frees up
+        done = await b.finished(queued["id"])
+        assert done["status"] == "CANCELED" and done["image"] is None
+        assert await b.engine.image(f"{body['image_repository']}:latest") is None  # it never built

@@ -5,8 +5,18 @@ from __future__ import annotations
 import io
 import tarfile
 
+from deployer.images import database_image, image_ref
 from deployer.runtime import spec as S
-from slipway.desired import ClusterTarget, DesiredState, Port, SecretFile, ServiceSpec
+from slipway.desired import (
+    ClusterTarget,
+    DatabaseSpec,
+    DesiredState,
+    ImageSource,
+    Port,
+    RegistryRef,
+    SecretFile,
+    ServiceSpec,
+)
 
 
 def service(**kw) -> ServiceSpec:  # type: ignore[no-untyped-def]
@@ -84,3 +94,19 @@ def test_create_config_and_files() -> None:
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         modes = {m.name: m.mode for m in tar.getmembers()}
     assert modes == {"etc": 0o755, "etc/app": 0o755, "etc/app/key": 0o400, "etc/app/c.conf": 0o444}
+
+
+def test_one_image_reference_rule_for_runner_endpoints_and_engine() -> None:
+    def spec(url: str, name: str) -> ServiceSpec:
+        registry = RegistryRef(id="r", url=url, kind="GENERIC_CR")
+        return ServiceSpec(id="s", kind="CONTAINER", name="c", internal_host="c", host_slug="c",
+                           image=ImageSource(registry=registry, image_name=name, tag="1.2"))  # fmt: skip
+
+    assert image_ref(spec("https://registry.example.com/", "team/app")) == "registry.example.com/team/app:1.2"
+    assert image_ref(spec("127.0.0.1:5000", "app")) == "127.0.0.1:5000/app:1.2"
+    assert image_ref(spec("127.0.0.1:5000", "127.0.0.1:5000/app")) == "127.0.0.1:5000/app:1.2"  # not repeated
+    assert image_ref(spec("", "library/redis")) == "library/redis:1.2"
+    db = ServiceSpec(id="d", kind="DATABASE", name="d", internal_host="d", host_slug="d",
+                     database=DatabaseSpec(type="REDIS", version="7", mode="CONTAINER", login="u", password="p",
+                                           port=6379, database_name="0"))  # fmt: skip
+    assert database_image(db) == "redis:7" and image_ref(db) is None

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from deployer import views
 from deployer.clients import Catalog, UpstreamError
+from deployer.images import database_image, image_ref
 from deployer.models import Deployment, DeploymentService, ServiceState
 from deployer.queue import QUEUED_STATE, enqueue, running
 from deployer.runner import spec_version
@@ -146,14 +147,7 @@ async def _status_of(session: AsyncSession, state: DesiredState, service_id: str
     if spec is not None and current is not None and current.deployed_image is not None:
         desired = spec_version(spec, current.deployed_image) if spec.git is not None else None
         if spec.git is None:
-            from deployer.runner import DATABASE_IMAGES, image_ref
-
-            image = (
-                image_ref(spec)
-                if spec.database is None
-                else (f"{DATABASE_IMAGES[spec.database.type]}:{spec.database.version}")
-            )
-            desired = spec_version(spec, image)
+            desired = spec_version(spec, image_ref(spec) if spec.database is None else database_image(spec))
     executions = await _executions(
         session, [current.last_deployment_id] if current and current.last_deployment_id else []
     )

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfoNotFoundError
 from deployer import schedules
 from deployer.clients import Builder, Catalog, UpstreamError
 from deployer.deploylogs import DeploymentLog
+from deployer.images import database_image, image_ref
 from deployer.models import Deployment
 from deployer.runtime.base import RolloutFailed, RuntimeDriver
 from deployer.store import Store
@@ -24,24 +25,10 @@ QUEUED = {"DEPLOY": "DEPLOYMENT_QUEUED", "STOP": "STOP_QUEUED", "RESTART": "REST
 ONGOING = {"DEPLOY": "DEPLOYING", "STOP": "STOPPING", "RESTART": "RESTARTING", "DELETE": "DELETING"}
 DONE = {"DEPLOY": "DEPLOYED", "STOP": "STOPPED", "RESTART": "RESTARTED", "DELETE": "DELETED"}
 FAILED = {"DEPLOY": "DEPLOYMENT_ERROR", "STOP": "STOP_ERROR", "RESTART": "RESTART_ERROR", "DELETE": "DELETE_ERROR"}
-# engine-less images for databases in container mode (pulled from the environment's engine)
-DATABASE_IMAGES = {"POSTGRESQL": "postgres", "MYSQL": "mysql", "MONGODB": "mongo", "REDIS": "redis"}
 
 
 class Canceled(Exception):
     pass
-
-
-def image_ref(service: ServiceSpec) -> str | None:
-    if service.image is None:
-        return None
-    registry = service.image.registry.url.removeprefix("https://").removeprefix("http://").rstrip("/")
-    name = service.image.image_name
-    return (
-        f"{name}:{service.image.tag}"
-        if not registry or name.startswith(registry + "/")
-        else (f"{registry}/{name}:{service.image.tag}")
-    )
 
 
 def event_command(service: ServiceSpec, event: str) -> ServiceSpec:
@@ -315,7 +302,7 @@ class Runner:
                 return "BUILD_ERROR"
             image, commit = build["image"], build.get("commit") or commit
         elif svc.database is not None:
-            image = f"{DATABASE_IMAGES[svc.database.type]}:{svc.database.version}"
+            image = database_image(svc)
         else:
             image = image_ref(svc)
         if await self.store.cancel_requested(dep):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from builder.builds.schemas import BuildRequest
@@ -24,8 +25,16 @@ def next_seq() -> int:
 class BuildLog:
     """Publishes a build's lines; publishing is best effort and never fails the build."""
 
-    def __init__(self, nats: Any, build_id: str, request: BuildRequest, masker: Masker) -> None:
+    def __init__(
+        self,
+        nats: Any,
+        build_id: str,
+        request: BuildRequest,
+        masker: Masker,
+        stopped: Callable[[], None] | None = None,
+    ) -> None:
         self.nats = nats
+        self.stopped = stopped  # raises CancelledError once the build was asked to stop
         self.build_id = build_id
         self.request = request
         self.mask = masker
@@ -58,5 +67,7 @@ class BuildLog:
             log.warning("build %s: log line not published: %s", self.build_id, self.mask(str(exc)))
 
     async def progress(self, message: str) -> None:
-        """An engine output line (step Build)."""
+        """An engine output line (step Build); a build asked to stop stops here at the latest."""
         await self(message, "Build")
+        if self.stopped is not None:
+            self.stopped()

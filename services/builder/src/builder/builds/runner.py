@@ -51,6 +51,9 @@ class BuildRunner:
         self._slots = asyncio.Semaphore(settings.max_concurrent_builds)
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._stopping = False
+        # builds asked to stop: checked between steps too, since on Python 3.11 `asyncio.wait_for` (inside
+        # nats-py's publish) can swallow a cancellation that lands as its inner call completes
+        self._canceled: set[uuid.UUID] = set()
 
     async def start(self) -> None:
         """Fail the builds a dead process left QUEUED or RUNNING (their requests died with it)."""
@@ -60,6 +63,15 @@ class BuildRunner:
                     continue
                 log.warning("build %s was %s when the builder stopped; marked FAILED", build.id, build.status)
                 await service.finish(session, self.outbox, build, FAILED, error=RESTARTED, failing_step=build.status)
+
+    def _forget(self, build_id: uuid.UUID) -> None:
+        self._tasks.pop(build_id, None)
+        self._canceled.discard(build_id)
+
+    def _check(self, build_id: uuid.UUID) -> None:
+        """Raise CancelledError when the build was asked to stop, even if a cancellation was swallowed."""
+        if self._stopping or build_id in self._canceled:
+            raise asyncio.CancelledError()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -75,13 +87,14 @@ class BuildRunner:
     def submit(self, build_id: uuid.UUID, request: BuildRequest) -> None:
         task = asyncio.create_task(self._run(build_id, request), name=f"build-{build_id}")
         self._tasks[build_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(build_id, None))
+        task.add_done_callback(lambda _: self._forget(build_id))
 
     async def cancel(self, build_id: uuid.UUID, wait: float = 5.0) -> None:
         """Cancel a build of this process; wait a little for its clean-up (the caller records CANCELED)."""
         task = self._tasks.get(build_id)
         if task is None:
             return
+        self._canceled.add(build_id)
         task.cancel()
         await asyncio.wait({task}, timeout=wait)
         if task.done():  # its done-callback may not have run yet: a canceled task is no longer running
@@ -89,7 +102,7 @@ class BuildRunner:
 
     async def _run(self, build_id: uuid.UUID, request: BuildRequest) -> None:
         masker = Masker(request.secrets())
-        build_log = BuildLog(self.nats, str(build_id), request, masker)
+        build_log = BuildLog(self.nats, str(build_id), request, masker, stopped=lambda: self._check(build_id))
         job = Job(
             build_id,
             request,
@@ -103,7 +116,9 @@ class BuildRunner:
         started = False
         try:
             await build_log(f"Build queued for {request.service_name}")
+            self._check(build_id)
             async with self._slots:
+                self._check(build_id)
                 started = True
                 await self._set(build_id, status=RUNNING, started_at=utcnow())
                 timeout = self.settings.build_timeout_seconds

@@ -40,6 +40,7 @@ from aiodocker.networks import DockerNetwork
 from aiodocker.volumes import DockerVolume
 
 from deployer.edge.caddy import CaddyEdge, DynamicUpstreams, EdgeError, Route
+from deployer.images import image_ref
 from deployer.runtime import hostnet
 from deployer.runtime import spec as S
 from deployer.runtime.base import Applied, InstanceStatus, LogLine, LogSink, RolloutFailed, ServiceStatus
@@ -427,7 +428,7 @@ class DockerEngineDriver:
     async def apply(
         self, state: DesiredState, service: ServiceSpec, image: str | None, deployment_id: str, log: LogSink
     ) -> Applied:
-        image = image or _image_ref(service)
+        image = image or image_ref(service)
         if service.kind == "HELM":
             raise RolloutFailed("helm charts run on kubernetes clusters only")
         if image is None:
@@ -710,7 +711,7 @@ class DockerEngineDriver:
             if not current:
                 raise RolloutFailed(f"{service.name}: nothing to restart (never deployed, or deleted)")
             newest = current[-1].labels
-            image = newest.get(S.L_IMAGE) or _image_ref(service)
+            image = newest.get(S.L_IMAGE) or image_ref(service)
             if image is None:
                 raise RolloutFailed(f"{service.name}: no image to restart")
             deployment_id = newest.get(S.L_DEPLOYMENT, "restart")
@@ -917,14 +918,6 @@ class DockerEngineDriver:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
-def _image_ref(service: ServiceSpec) -> str | None:
-    if service.image is None:
-        return None
-    registry = re.sub(r"^[a-z]+://", "", service.image.registry.url).rstrip("/")
-    name = service.image.image_name
-    return f"{registry}/{name}:{service.image.tag}" if registry else f"{name}:{service.image.tag}"
-
-
 def _instance(info: dict[str, Any]) -> Instance:
     state = info.get("State") or {}
     labels = (info.get("Config") or {}).get("Labels") or {}
