@@ -10,14 +10,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deployer.models import Deployment
+from deployer.states import QUEUED
 from slipway.errors import Conflict
 
-QUEUED_STATE = {
-    "DEPLOY": "DEPLOYMENT_QUEUED",
-    "STOP": "STOP_QUEUED",
-    "RESTART": "RESTART_QUEUED",
-    "DELETE": "DELETE_QUEUED",
-}
+QUEUED_STATE = QUEUED
 
 
 async def enqueue(

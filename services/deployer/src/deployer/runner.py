@@ -14,17 +14,13 @@ from deployer.deploylogs import DeploymentLog
 from deployer.images import database_image, image_ref
 from deployer.models import Deployment
 from deployer.runtime.base import RolloutFailed, RuntimeDriver
+from deployer.states import DONE, FAILED, ONGOING, QUEUED
 from deployer.store import Store
 from slipway import cron
 from slipway.desired import DesiredState, ServiceSpec, content_version
 from slipway.timeutil import rfc3339, utcnow
 
 log = logging.getLogger("deployer.runner")
-
-QUEUED = {"DEPLOY": "DEPLOYMENT_QUEUED", "STOP": "STOP_QUEUED", "RESTART": "RESTART_QUEUED", "DELETE": "DELETE_QUEUED"}
-ONGOING = {"DEPLOY": "DEPLOYING", "STOP": "STOPPING", "RESTART": "RESTARTING", "DELETE": "DELETING"}
-DONE = {"DEPLOY": "DEPLOYED", "STOP": "STOPPED", "RESTART": "RESTARTED", "DELETE": "DELETED"}
-FAILED = {"DEPLOY": "DEPLOYMENT_ERROR", "STOP": "STOP_ERROR", "RESTART": "RESTART_ERROR", "DELETE": "DELETE_ERROR"}
 
 
 class Canceled(Exception):

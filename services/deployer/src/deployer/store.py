@@ -10,41 +10,13 @@ from sqlalchemy import delete, func, select, update
 
 from deployer.models import CronSchedule, Deployment, DeploymentService, ServiceState, outbox
 from deployer.queue import enqueue
+from deployer.states import TERMINAL, action_of
 from slipway.contracts import Subjects
 from slipway.db import Database
 from slipway.events import Envelope, add_event
 from slipway.timeutil import utcnow
 
 STATUS_CHANGED = Subjects.DEPLOYER_STATUS_CHANGED
-
-# StateEnum → (ServiceActionEnum, ServiceActionStatusEnum)
-_ACTION = {
-    "DEPLOYMENT_QUEUED": ("DEPLOY", "QUEUED"),
-    "BUILDING": ("DEPLOY", "ONGOING"),
-    "DEPLOYING": ("DEPLOY", "ONGOING"),
-    "DEPLOYED": ("DEPLOY", "SUCCESS"),
-    "BUILD_ERROR": ("DEPLOY", "ERROR"),
-    "DEPLOYMENT_ERROR": ("DEPLOY", "ERROR"),
-    "STOP_QUEUED": ("STOP", "QUEUED"),
-    "STOPPING": ("STOP", "ONGOING"),
-    "STOPPED": ("STOP", "SUCCESS"),
-    "STOP_ERROR": ("STOP", "ERROR"),
-    "RESTART_QUEUED": ("RESTART", "QUEUED"),
-    "RESTARTING": ("RESTART", "ONGOING"),
-    "RESTARTED": ("RESTART", "SUCCESS"),
-    "RESTART_ERROR": ("RESTART", "ERROR"),
-    "DELETE_QUEUED": ("DELETE", "QUEUED"),
-    "DELETING": ("DELETE", "ONGOING"),
-    "DELETED": ("DELETE", "SUCCESS"),
-    "DELETE_ERROR": ("DELETE", "ERROR"),
-    "CANCELING": ("DEPLOY", "CANCELING"),
-    "CANCELED": ("DEPLOY", "CANCELED"),
-}
-TERMINAL = {"DEPLOYED", "STOPPED", "RESTARTED", "DELETED", "CANCELED", "READY"}
-
-
-def action_of(state: str) -> tuple[str, str]:
-    return _ACTION.get(state, ("UNKNOWN", "NEVER"))
 
 
 class Store:
