@@ -69,16 +69,25 @@ class FakeDriver:
 
 
 class FakeCatalog:
-    """catalog's internal desired-state route for one environment (404 once `gone`)."""
+    """catalog's internal desired-state and tombstone routes for one environment (404 once `gone`)."""
 
     def __init__(self, state: DesiredState) -> None:
         self.state = state
         self.gone = False
+        self.dropped: list[str] = []
 
     async def desired_state(self, environment_id: str) -> DesiredState:
         if self.gone or environment_id != self.state.environment_id:
             raise UpstreamError(404, "environment not found")
         return self.state
+
+    async def tombstone(self, tombstone_id: str) -> DesiredState:
+        if tombstone_id in self.dropped or tombstone_id != self.state.environment_id:
+            raise UpstreamError(404, "no deletion pending under this id")
+        return self.state
+
+    async def drop_tombstone(self, tombstone_id: str) -> None:
+        self.dropped.append(tombstone_id)
 
 
 REGISTRY = RegistryRef(id="r", url="127.0.0.1:5000", kind="GENERIC_CR")

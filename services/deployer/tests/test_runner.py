@@ -106,3 +106,20 @@ async def test_a_failed_on_delete_job_stops_the_uninstall_before_anything_goes(d
     async with db.transaction() as session:
         part = await session.get(DeploymentService, (dep.id, uuid.UUID(cleanup.id)))
     assert part is not None and "never became ready" in str(part.error)
+
+
+async def test_a_deleted_environment_on_an_engine_without_runtime_has_nothing_to_uninstall(db: Database) -> None:  # noqa: F811
+    state = environment([container("web")])
+    state.cluster.engine = "kubernetes"
+    catalog = FakeCatalog(state)
+    scope = {"organization_id": state.organization_id, "project_id": state.project_id,
+             "environment_id": state.environment_id}  # fmt: skip
+    async with db.transaction() as session:
+        dep = await enqueue(session, scope, "DELETE", None, tombstone_id=uuid.UUID(state.environment_id))
+
+    def no_runtime(_: DesiredState) -> FakeDriver:
+        raise RuntimeError("cluster c runs on 'kubernetes': only docker-engine clusters can be deployed to yet")
+
+    await Runner(Store(db), catalog, None, no_runtime, None).run(dep)  # type: ignore[arg-type]
+    assert (await outcome(db, dep))[0] == "DELETED"
+    assert catalog.dropped == [state.environment_id]  # no sealed state is kept for nothing

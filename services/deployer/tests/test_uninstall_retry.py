@@ -28,22 +28,9 @@ from slipway.timeutil import utcnow
 from slipway_stack.engine import BASE_IMAGE
 from slipway_stack.testing import wait_until
 
+from .fakes import FakeCatalog
 from .test_cluster_engines import containers_of, job
 from .test_queue import db  # noqa: F401  (fixture)
-
-
-class Tombstones:
-    """catalog's tombstone routes as the runner sees them (the catalog side has its own tests)."""
-
-    def __init__(self, state: DesiredState) -> None:
-        self.states = {state.environment_id: state}
-        self.dropped: list[str] = []
-
-    async def tombstone(self, tombstone_id: str) -> DesiredState:
-        return self.states[tombstone_id]
-
-    async def drop_tombstone(self, tombstone_id: str) -> None:
-        self.dropped.append(tombstone_id)
 
 
 async def _nolog(_: str) -> None:
@@ -75,7 +62,7 @@ async def test_a_failed_uninstall_is_retried_until_nothing_runs(db: Database, en
     ).seal()
     settings = DeployerSettings(installation_id="retry", docker_host=engine.host, edge_admin_url=edge.admin_url)
     drivers = Drivers(settings)
-    catalog = Tombstones(state)
+    catalog = FakeCatalog(state)
     runner = Runner(Store(db), catalog, None, drivers.for_state, None, uninstall_retry_seconds=1.0)  # type: ignore[arg-type]
     worker = Worker(db, runner.run, lease_seconds=10, poll_seconds=0.2)
     link.symlink_to(engine.host.removeprefix("unix://"))

@@ -90,6 +90,12 @@ class Runner:
         try:
             driver = self.driver_for(state)
         except Exception as exc:  # noqa: BLE001 - an unusable cluster fails the deployment cleanly
+            if dep.tombstone_id is not None:  # no runtime for that engine: nothing of it ever ran there
+                await journal.line("Recap", f"nothing to uninstall: {exc}")
+                await self.store.forget(dep.environment_id, None if dep.service_ids is None else dep.service_ids)
+                await self._drop_tombstone(dep)
+                await self.store.finish(dep, "DELETED")
+                return
             for svc in targets:
                 await self.store.service_state(dep, svc.id, svc.kind, svc.name, FAILED[dep.action], error=str(exc))
             await journal.line("Recap", f"cluster unusable: {exc}", level="ERROR")
@@ -164,11 +170,14 @@ class Runner:
             await journal.line("Recap", f"could not remove the environment's resources: {exc}", level="ERROR")
             return "DELETE_ERROR"
         await self.store.forget(dep.environment_id, None if whole else [s.id for s in state.services])
+        await self._drop_tombstone(dep)
+        return "DELETED"
+
+    async def _drop_tombstone(self, dep: Deployment) -> None:
         try:
             await self.catalog.drop_tombstone(str(dep.tombstone_id))
         except UpstreamError as exc:
             log.warning("could not drop tombstone %s: %s", dep.tombstone_id, exc.detail)
-        return "DELETED"
 
     def _targets(self, dep: Deployment, state: DesiredState) -> list[ServiceSpec]:
         if dep.service_ids is None:
