@@ -88,6 +88,24 @@ def _aardvarks_on(gateway: str) -> list[psutil.Process]:
     return found
 
 
+async def _freeze(gateway: str, name: str, frozen: list[psutil.Process]) -> None:
+    """Suspend every aardvark-dns answering on `gateway` (appended to `frozen`) until `name` gets no answer there;
+    Podman may start another aardvark-dns for the network meanwhile, so it is looked for again."""
+    for _ in range(5):
+        fresh = [p for p in _aardvarks_on(gateway) if p.pid not in {f.pid for f in frozen}]
+        for proc in fresh:
+            proc.suspend()
+            frozen.append(proc)
+        assert frozen, "no aardvark-dns process answers on the network's gateway"
+        if await resolve_a(gateway, name, timeout=0.5) is None:
+            return
+    listing = await asyncio.create_subprocess_exec("ss", "-lunp", "sport = :53", stdout=asyncio.subprocess.PIPE)
+    sockets = (await listing.communicate())[0].decode(errors="replace")
+    seen = [(p.pid, p.info["name"]) for p in psutil.process_iter(["name"]) if "aardvark" in (p.info["name"] or "")]
+    raise AssertionError(f"{gateway} still answers for {name} with {[f.pid for f in frozen]} suspended; "
+                         f"aardvark processes {seen}; sockets:\n{sockets}")  # fmt: skip
+
+
 async def test_caddy_keeps_serving_while_aardvark_is_frozen(engine: ContainerEngine, edge, edge_resolver) -> None:  # type: ignore[no-untyped-def]
     """aardvark-dns goes silent while it reloads (any container starting or stopping): through the edge resolver,
     Caddy's lookups get the last answer and requests keep succeeding. Here aardvark is frozen outright."""
@@ -113,11 +131,7 @@ async def test_caddy_keeps_serving_while_aardvark_is_frozen(engine: ContainerEng
                 while (await get()).text.strip() != "frozen-ok":
                     assert time.monotonic() < deadline, "the route never served"
                     await asyncio.sleep(0.2)
-                frozen = _aardvarks_on(gateway)
-                assert frozen, "no aardvark-dns process answers on the network's gateway"
-                for proc in frozen:
-                    proc.suspend()
-                assert await resolve_a(gateway, f"{alias}.dns.podman", timeout=0.5) is None  # silent indeed
+                await _freeze(gateway, f"{alias}.dns.podman", frozen)  # silent indeed
                 statuses = []
                 until = time.monotonic() + 3.5  # several of Caddy's 1 s refreshes
                 while time.monotonic() < until:
