@@ -24,7 +24,7 @@ from schemathesis import GenerationMode
 from slipway_stack.qovery_spec import spec_path
 from slipway_stack.testing import RunningStack
 
-from .test_deploy_e2e import until
+from .test_deploy_e2e import api_client, engine_client, until
 
 pytestmark = pytest.mark.stack
 
@@ -105,7 +105,7 @@ class World:
     """Real resources for the paths to name: an organization with every kind of thing Slipway keeps."""
 
     def __init__(self, stack: RunningStack) -> None:
-        self.api = httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Token {stack.token}"}, timeout=30)
+        self.api = api_client(stack)
 
     def ok(self, response: httpx.Response, status: int = 200) -> dict[str, Any]:
         assert response.status_code == status, (str(response.request.url), response.json().get("detail"))
@@ -231,11 +231,7 @@ def test_generated_requests_never_get_a_5xx_and_every_2xx_follows_qoverys_schema
     finally:
         for org in world.organizations() - before:  # what the run created goes, and everything it ran
             world.api.delete(f"/organization/{org}")
-        engine = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(stack.state_dir / "engine" / "podman.sock")),
-            base_url="http://engine",
-            timeout=30,
-        )
+        engine = engine_client(stack)
         filters = json.dumps({"label": [f"slipway.organization-id={ids['organizationId']}"]})
         until(
             lambda: not engine.get("/containers/json", params={"all": "true", "filters": filters}).json(),

@@ -82,6 +82,20 @@ def until(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "") 
         time.sleep(0.3)
 
 
+def api_client(stack: RunningStack) -> httpx.Client:
+    """The public API as the stack's administrator."""
+    return httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Token {stack.token}"}, timeout=30)
+
+
+def engine_client(stack: RunningStack) -> httpx.Client:
+    """The stack's container engine (Docker Engine API on its unix socket)."""
+    return httpx.Client(
+        transport=httpx.HTTPTransport(uds=str(stack.state_dir / "engine" / "podman.sock")),
+        base_url="http://engine",
+        timeout=30,
+    )
+
+
 class Repo:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -110,13 +124,9 @@ class World:
     def __init__(self, stack: RunningStack, repo: Repo) -> None:
         self.stack = stack
         self.repo = repo
-        self.api = httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Token {stack.token}"}, timeout=30)
+        self.api = api_client(stack)
         self.edge = f"http://127.0.0.1:{stack.ports['edge_http']}"
-        self.engine = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(stack.state_dir / "engine" / "podman.sock")),
-            base_url="http://engine",
-            timeout=30,
-        )
+        self.engine = engine_client(stack)
 
     def ok(self, response: httpx.Response, status: int = 200) -> dict[str, Any]:
         assert response.status_code == status, response.text

@@ -15,7 +15,7 @@ import pytest
 
 from slipway_stack.testing import RunningStack
 
-from .test_deploy_e2e import TERMINAL, build_image, until
+from .test_deploy_e2e import TERMINAL, api_client, build_image, engine_client, until
 
 pytestmark = pytest.mark.stack
 
@@ -25,13 +25,9 @@ class Tenant:
 
     def __init__(self, stack: RunningStack, page: str, org_name: str) -> None:
         self.org_name = org_name
-        self.api = httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Token {stack.token}"}, timeout=30)
+        self.api = api_client(stack)
         self.edge = f"http://127.0.0.1:{stack.ports['edge_http']}"
-        self.engine = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(stack.state_dir / "engine" / "podman.sock")),
-            base_url="http://engine",
-            timeout=30,
-        )
+        self.engine = engine_client(stack)
         self.page = page
 
     def ok(self, response: httpx.Response, status: int = 200) -> Any:

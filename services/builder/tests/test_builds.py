@@ -215,17 +215,23 @@ async def test_failures_broken_dockerfile_missing_commit_missing_dockerfile(star
         assert subjects == ["evt.builder.build.failed"] * 4
 
 
+async def slow_build_started(b: Any, slow: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Submit the slow repository's build and wait until its `RUN sleep 30` step runs: (body, build)."""
+    body = build_body(slow, None)
+    build = await b.build(body)
+    await wait_until(
+        lambda: any("RUN sleep 30" in line["message"] for line in b.log_of(body["deployment_id"])),
+        timeout=30,
+        message="the sleep step never started",
+    )
+    return body, build
+
+
 async def test_cancel_queued_and_running_builds(start_builder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     slow = make_repo(tmp_path / "slow", {"Dockerfile": BASE + "COPY f /f\nRUN sleep 30\n", "f": uuid.uuid4().hex})
     quick = make_repo(tmp_path / "quick", {"Dockerfile": BASE + "COPY f /f\n", "f": uuid.uuid4().hex})
     async with start_builder(max_concurrent_builds=1) as b:
-        body = build_body(slow, None)
-        running = await b.build(body)
-        await wait_until(
-            lambda: any("RUN sleep 30" in line["message"] for line in b.log_of(body["deployment_id"])),
-            timeout=30,
-            message="the sleep step never started",
-        )
+        body, running = await slow_build_started(b, slow)
         waiting = await b.build(build_body(quick, None))  # one slot: it waits behind the slow build
         assert (await b.api.get(f"/internal/builds/{waiting['id']}")).json()["status"] == "QUEUED"
 
@@ -350,13 +356,7 @@ async def test_a_cancellation_lost_by_python_still_stops_the_build(start_builder
     slow = make_repo(tmp_path / "slow", {"Dockerfile": BASE + "COPY f /f\nRUN sleep 30\n", "f": uuid.uuid4().hex})
     quick = make_repo(tmp_path / "quick", {"Dockerfile": BASE + "COPY f /f\n", "f": uuid.uuid4().hex})
     async with start_builder(max_concurrent_builds=1) as b:
-        blocker_body = build_body(slow, None)
-        blocker = await b.build(blocker_body)
-        await wait_until(
-            lambda: any("RUN sleep 30" in line["message"] for line in b.log_of(blocker_body["deployment_id"])),
-            timeout=30,
-            message="the sleep step never started",
-        )
+        _, blocker = await slow_build_started(b, slow)
         body = build_body(quick, None)
         queued = await b.build(body)
         b.app.state.builds._canceled.add(uuid.UUID(queued["id"]))  # asked to stop; its CancelledError "lost"
