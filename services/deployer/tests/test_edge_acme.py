@@ -107,7 +107,8 @@ async def _verified_get(https_port: int, host: str, cafile: Path, timeout: float
 
 async def test_a_public_domain_gets_its_certificate_from_the_acme_ca(tmp_path: Path, serve_app) -> None:  # type: ignore[no-untyped-def]
     # HTTP-01 is answered on port 80 of the name's address (RFC 8555 §8.3): Caddy opens it for the challenge
-    assert _port_80_is_free(), "port 80 is taken on this machine: the ACME HTTP-01 challenge needs it"
+    if not _port_80_is_free():  # e.g. a `make up` stack's edge holds it; CI's machine has it free
+        pytest.skip("port 80 is held by another process: the ACME HTTP-01 challenge is answered there")
     ca = AcmeCa(tmp_path / "ca")
     edge = Caddy(tmp_path / "edge", free_port(), free_port(), free_port(), tmp_path / "edge.log", tmp_path / "edge.pid")
     ca.start()

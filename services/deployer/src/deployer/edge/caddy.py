@@ -293,16 +293,15 @@ class CaddyEdge:
         """
         desired = _normalize(routes, path_prefix)
         async with self._lock:
-            held = {
-                (r.host, r.path_prefix): r.service_id for r in await self.list_routes() if r.service_id != service_id
-            }
+            routed = await self.list_routes()  # the TLS sync below writes no route: read once
+            held = {(r.host, r.path_prefix): r.service_id for r in routed if r.service_id != service_id}
             taken = sorted(f"{host}{prefix or ''}" for host, prefix in desired if (host, prefix) in held)
             if taken:  # never decided by route order; the other tenant is not named
                 raise HostTaken(f"{', '.join(taken)} already routed to another service: not taken over")
             # a public host's ACME policy goes in before its route: Caddy would otherwise issue it an
             # internal-CA certificate at once and keep that one
             await self._sync_tls(adding=[host for host, _ in desired])
-            current = {r.route_id: r for r in await self.list_routes() if r.service_id == service_id}
+            current = {r.route_id: r for r in routed if r.service_id == service_id}
             ids: list[str] = []
             for n, ((host, prefix), target) in enumerate(desired.items()):
                 rid = route_id(service_id, n)
