@@ -29,10 +29,17 @@ class Internal:
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {HEADER: sign(service_principal("deployer"), self.key)}
-        try:
-            response = await self.http.request(method, self.base_url + path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise UpstreamError(0, f"{self.base_url} unreachable: {exc.__class__.__name__}") from exc
+        for attempt in (1, 2):
+            try:
+                response = await self.http.request(method, self.base_url + path, headers=headers, **kwargs)
+                break
+            except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                # a pooled keep-alive connection the server closed as it was reused: every internal call the
+                # deployer makes is idempotent (reads, version PUT, builds keyed by deployment), so once more
+                if attempt == 2:
+                    raise UpstreamError(0, f"{self.base_url} unreachable: {exc.__class__.__name__}") from exc
+            except httpx.HTTPError as exc:
+                raise UpstreamError(0, f"{self.base_url} unreachable: {exc.__class__.__name__}") from exc
         if response.status_code >= 400:
             try:
                 detail = str(response.json().get("detail") or response.text)
