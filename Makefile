@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 STACK := $(BIN)/slipway-stack
 MEMBERS := $(wildcard shared/pyproject.toml deploy/stack/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install system-deps up down status logs test test-fast lint fmt migrate bench clean
+.PHONY: install system-deps kubernetes up down status logs test test-fast lint fmt migrate bench clean
 
 install: $(STAMP) ## create the virtualenv and install every workspace package
 
@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml uv.lock $(MEMBERS)
 system-deps: ## apt packages: git, make, python3-venv and the container engine (Podman, buildah, runc, registry)
 	@bash deploy/system-deps.sh
 
-up: system-deps install ## start Postgres, NATS, Podman, registry, Caddy and the six services; write .slipway/env
+kubernetes: system-deps install ## build the embedded Kubernetes binaries from Debian's source once (~12 min), into ~/.cache/slipway
+	@$(STACK) kube-build
+
+up: system-deps install $(if $(filter embedded,$(SLIPWAY_KUBERNETES)),kubernetes) ## start Postgres, NATS, Podman, registry, Caddy and the six services; write .slipway/env
 	@$(STACK) up
 
 down: ## stop every Slipway process (data is kept in .slipway/)
@@ -33,7 +36,7 @@ status: install ## show each component and whether it is ready
 logs: install ## show the last lines of every log (make logs C=iam F=1 to follow one)
 	@$(STACK) logs $(C) $(if $(F),-f,)
 
-test: system-deps install ## the whole suite: import contracts, unit, integration and cross-service tests
+test: system-deps install kubernetes ## the whole suite: import contracts, unit, integration and cross-service tests
 	@$(BIN)/lint-imports
 	@$(BIN)/pytest
 

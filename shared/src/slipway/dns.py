@@ -128,6 +128,19 @@ async def resolve_a(server: str, name: str, timeout: float = 1.0, port: int = 53
         transport.close()
 
 
+async def relay(server: str, data: bytes, timeout: float = 2.0, port: int = 53) -> bytes | None:
+    """Send a raw query to `server` and return its raw response (None when it does not answer in time)."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(_Protocol, remote_addr=(server, port))
+    try:
+        transport.sendto(data)
+        return await asyncio.wait_for(protocol.answer, timeout)
+    except (TimeoutError, OSError):
+        return None
+    finally:
+        transport.close()
+
+
 async def wait_for_answer(
     server: str,
     name: str,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from slipway_stack.kube.build import BuildError, KubeBinaries
 from slipway_stack.stack import SERVICES, Stack, StackError
 
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start everything (idempotent) and bootstrap the admin token")
     up.add_argument("--random-ports", action="store_true", help="pick free random ports (tests)")
     sub.add_parser("down", help="stop every process, keep the data")
+    sub.add_parser("kube-build", help="build the embedded Kubernetes binaries into their cache (once)")
     sub.add_parser("status", help="show each component and whether it is ready")
     logs = sub.add_parser("logs", help="show component logs")
     logs.add_argument(
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.up()
         elif args.command == "down":
             stack.down()
+        elif args.command == "kube-build":
+            KubeBinaries().ensure(print)
         elif args.command == "status":
             rows = stack.status()
             if not rows:
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             cmd = ["tail", "-v", "-n", str(args.lines)] + (["-F"] if args.follow else []) + [str(f) for f in files]
             return subprocess.call(cmd)
-    except StackError as exc:
+    except (StackError, BuildError) as exc:
         print(f"\nERROR: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

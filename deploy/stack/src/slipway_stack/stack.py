@@ -21,6 +21,8 @@ from slipway.principal import HEADER, service_principal, sign
 from slipway_stack.caddy import Caddy
 from slipway_stack.edgeresolver import EdgeResolver
 from slipway_stack.engine import ContainerEngine, Registry
+from slipway_stack.kube.cluster import EmbeddedKubernetes, KubernetesError
+from slipway_stack.kube.register import RegisterError, register_cluster
 from slipway_stack.natsserver import NatsServer
 from slipway_stack.postgres import EmbeddedPostgres
 from slipway_stack.procs import alive, free_port, port_is_free, read_pid, start_detached, stop_pid, tail
@@ -62,6 +64,9 @@ class StackSettings(BaseSettings):
     ready_timeout: float = Field(default=180.0, validation_alias="SLIPWAY_READY_TIMEOUT")
     # An operator's Docker (or Podman) Engine API; unset: the stack runs `podman system service` itself.
     docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")
+    # `embedded`: also run the one-node Kubernetes (KUBERNETES-LOCAL.md) and register it as `local-kubernetes`;
+    # a path: register the cluster that kubeconfig reaches instead. Unset: the docker-engine cluster only.
+    kubernetes: str | None = Field(default=None, validation_alias="SLIPWAY_KUBERNETES")
 
 
 def acme_by_default(env: dict[str, str]) -> bool:
@@ -162,6 +167,11 @@ class Stack:
         env = {**os.environ, "SLIPWAY_STATE_DIR": str(self.state)}  # `down` and tests find it by its stack
         return EdgeResolver(config["ports"]["edge_dns"], self.logs / "edge-dns.log", self.run / "edge-dns.pid", env)
 
+    def kubernetes(self, config: dict) -> EmbeddedKubernetes:  # type: ignore[type-arg]
+        return EmbeddedKubernetes(
+            self.state / "kubernetes", self.logs, self.run, registries=[self.registry(config).address]
+        )
+
     def urls(self, config: dict) -> dict[str, str]:  # type: ignore[type-arg]
         return {svc.name: f"http://127.0.0.1:{config['ports'][svc.name]}" for svc in SERVICES}
 
@@ -230,6 +240,7 @@ class Stack:
         self._start_postgres(config)
         self._start_nats(config)
         self._start_engine(config)
+        kubeconfig = self._start_kubernetes(config)
         self._migrate(config)
         pids = self._start_services(config)
         self._wait_ready(config, pids)
@@ -237,6 +248,12 @@ class Stack:
         gateway = self.urls(config)["api-gateway"]
         self.env_file.write_text(f"SLIPWAY_API_URL={gateway}\nSLIPWAY_API_TOKEN={token}\n")
         self.env_file.chmod(0o600)
+        if kubeconfig is not None:
+            try:
+                cluster_id = register_cluster(gateway, token, kubeconfig)
+            except RegisterError as exc:
+                raise StackError(f"kubernetes: {exc}") from exc
+            say(f"  kubernetes registered as cluster local-kubernetes ({cluster_id})")
         say(f"Slipway is up in {time.monotonic() - started:.1f}s.")
         say(f"  API (gateway): {gateway}")
         say(f"  credentials:   {self.env_file} (source it: set -a; . {self.env_file}; set +a)")
@@ -289,6 +306,24 @@ class Stack:
             say(f"  edge dns   {resolver.address} (udp), in front of aardvark-dns")
         except RuntimeError as exc:
             raise StackError(str(exc)) from exc
+
+    def _start_kubernetes(self, config: dict) -> str | None:  # type: ignore[type-arg]
+        """The kubeconfig to register: the embedded cluster's once it runs, or the operator's file; else None."""
+        choice = (self.settings.kubernetes or "").strip()
+        if not choice:
+            return None
+        if choice == "embedded":
+            cluster = self.kubernetes(config)
+            try:
+                cluster.start(say)
+            except (KubernetesError, RuntimeError) as exc:
+                raise StackError(f"kubernetes: {exc}") from exc
+            return cluster.admin_kubeconfig()
+        path = Path(choice).expanduser()
+        if not path.is_file():
+            raise StackError(f"SLIPWAY_KUBERNETES: '{choice}' is neither 'embedded' nor a kubeconfig file")
+        say(f"  kubernetes registering the cluster of {path}")
+        return path.read_text()
 
     def _migrate(self, config: dict) -> None:  # type: ignore[type-arg]
         log_file = self.logs / "migrations.log"
@@ -384,6 +419,10 @@ class Stack:
                     say(f"  {name:<11} stopping")
         for svc in SERVICES:
             self.pid_file(svc.name).unlink(missing_ok=True)
+        kube = self.kubernetes(config)
+        if kube.settings_file.exists():
+            kube.stop()
+            say("  kubernetes stopped (pods, mounts, bridge and iptables rules removed)")
         self.caddy(config).stop()
         self.edge_resolver(config).stop()
         self.engine().stop()
@@ -421,6 +460,10 @@ class Stack:
         )
         resolver = self.edge_resolver(config)
         rows.append(("edge dns", "running" if resolver.pid() else "stopped", f"{resolver.address} udp"))
+        kube = self.kubernetes(config)
+        if kube.settings_file.exists():
+            state, where = kube.status()
+            rows.append(("kubernetes", state, f"{where} (kubeconfig {kube.kubeconfig_file})"))
         urls = self.urls(config)
         with httpx.Client(timeout=2) as client:
             for svc in SERVICES:

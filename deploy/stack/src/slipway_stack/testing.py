@@ -151,6 +151,8 @@ class RunningStack:
     urls: dict[str, str]
     ports: dict[str, int]
     up_output: str
+    kubernetes_owned: bool = True  # the stack runs the session's embedded cluster (see slipway_stack.kube.testing)
+    kubernetes_state: Path | None = None  # else: the state directory of the machine's running cluster
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -202,13 +204,19 @@ def stack_processes(state_dir: Path) -> list[int]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     import json
 
+    from slipway_stack.kube.cluster import EmbeddedKubernetes
+    from slipway_stack.kube.testing import running_cluster
+
     state = tmp_path_factory.mktemp("stack") / ".slipway"
+    # one embedded cluster per machine: the session's own, or the one another stack already runs
+    other = running_cluster()
+    env = {**_stack_env(), "SLIPWAY_KUBERNETES": str(other / "kubeconfig") if other else "embedded"}
     up = subprocess.run(
         [sys.executable, "-m", "slipway_stack", "--state-dir", str(state), "up", "--random-ports"],
         capture_output=True,
         text=True,
-        env=_stack_env(),
-        timeout=600,
+        env=env,
+        timeout=900,
     )
     if up.returncode != 0:
         subprocess.run(
@@ -217,16 +225,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             capture_output=True,
         )
         raise RuntimeError(f"stack failed to start:\n{up.stdout}\n{up.stderr}")
-    env = dict(line.split("=", 1) for line in (state / "env").read_text().splitlines() if "=" in line)
     config = json.loads((state / "stack.json").read_text())
     ports = config["ports"]
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    running = RunningStack(state, env["SLIPWAY_API_URL"], env["SLIPWAY_API_TOKEN"], urls, ports, up.stdout)
+    written = dict(line.split("=", 1) for line in (state / "env").read_text().splitlines() if "=" in line)
+    running = RunningStack(
+        state, written["SLIPWAY_API_URL"], written["SLIPWAY_API_TOKEN"], urls, ports, up.stdout, other is None, other
+    )
     yield running
     down = running.cli("down", check=False)
     leftovers = stack_processes(state)
     assert down.returncode == 0, down.stderr
     assert not leftovers, f"`down` left processes behind: {leftovers}"
+    if other is None:
+        kube = EmbeddedKubernetes(state / "kubernetes", state / "logs", state / "run", registries=[])
+        assert not kube.leftovers(), f"`down` left the embedded cluster's traces behind: {kube.leftovers()}"
 
 
 async def assert_boots_ready(app, schema: str, tables: set[str]) -> None:  # type: ignore[no-untyped-def]
