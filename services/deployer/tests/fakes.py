@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from deployer.clients import UpstreamError
-from deployer.runtime.base import Applied, LogLine, LogSink, RolloutFailed, ServiceStatus
+from deployer.runtime.base import Applied, ImageTarget, LogLine, LogSink, RolloutFailed, ServiceStatus
 from slipway.desired import ClusterTarget, DesiredState, ImageSource, JobSchedule, RegistryRef, ServiceSpec, StageSpec
 
 
@@ -24,6 +24,15 @@ class FakeDriver:
     hold: dict[str, asyncio.Event] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
     overlap: int = 0  # the most applies in flight at once
+    engine: str = "fake"
+    schedules_cron: bool = False
+
+    def image_target(self, state: DesiredState, service: ServiceSpec) -> ImageTarget:
+        return ImageTarget(f"fake.registry/slipway/{service.id}")
+
+    async def adopt(self, environment_id: str | None = None, prune: bool = False) -> object:
+        self.calls.append(("adopt", environment_id or "*"))
+        return []
 
     async def apply(
         self, state: DesiredState, service: ServiceSpec, image: str | None, deployment_id: str, log: LogSink

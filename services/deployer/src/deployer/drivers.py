@@ -78,12 +78,8 @@ class Drivers:
     async def adopt_local(self) -> None:
         """At start-up: rebuild the edge routes of what already runs on the local engine (Caddy may have
         restarted empty) and prune routes of services that no longer run."""
-        driver = self.default()
-        adopt = getattr(driver, "adopt", None)
-        if adopt is None:
-            return
         try:
-            await adopt(prune=True)
+            await self.default().adopt(prune=True)
         except Exception as exc:  # noqa: BLE001 - no engine or edge yet: routes come back with the next apply
             log.warning("could not adopt running services: %s", exc)
 

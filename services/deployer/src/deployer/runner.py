@@ -295,7 +295,7 @@ class Runner:
         commit: str | None = svc.git.commit if svc.git else None
         if svc.git is not None:
             await self.store.service_state(dep, svc.id, svc.kind, svc.name, "BUILDING", stage_id=svc.stage_id)
-            build = await self._build(dep, state, svc, journal)
+            build = await self._build(dep, state, svc, driver, journal)
             if build["status"] != "SUCCEEDED":
                 if build["status"] == "CANCELED":
                     raise Canceled()
@@ -312,7 +312,7 @@ class Runner:
             image = image_ref(svc)
         if await self.store.cancel_requested(dep):
             raise Canceled()
-        if svc.job is not None and svc.job.kind == "CRON":
+        if svc.job is not None and svc.job.kind == "CRON" and not driver.schedules_cron:
             return await self._schedule(dep, svc, image, commit, journal)
         if svc.job is not None and not svc.job.on_start:
             # a lifecycle job runs on its events only: deploying it makes its image ready for them
@@ -377,9 +377,10 @@ class Runner:
         return "DEPLOYED"
 
     async def _build(
-        self, dep: Deployment, state: DesiredState, svc: ServiceSpec, journal: DeploymentLog
+        self, dep: Deployment, state: DesiredState, svc: ServiceSpec, driver: RuntimeDriver, journal: DeploymentLog
     ) -> dict[str, Any]:
         assert svc.git is not None
+        target = driver.image_target(state, svc)
         await journal.line("Build", f"{svc.name}: building {svc.git.url} at {svc.git.commit or svc.git.branch}", svc)
         secret_values = [v for k, v in svc.env.items() if k in svc.secret_keys]
         body = {
@@ -393,8 +394,8 @@ class Runner:
             "git": svc.git.model_dump(mode="json"),
             "build_args": svc.build_args,
             "secret_values": secret_values,
-            "image_repository": f"localhost/slipway/{svc.id}",
-            "registry": None,  # the docker-engine cluster runs what it builds: nothing to push
+            "image_repository": target.repository,
+            "registry": target.registry.model_dump(mode="json") if target.registry else None,
         }
         try:
             build = await self.builder.start(body)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from slipway.desired import DesiredState, ServiceSpec
+from slipway.desired import DesiredState, RegistryRef, ServiceSpec
 
 # A progress line for the deployment log (secrets already masked by the caller's logger).
 LogSink = Callable[[str], Awaitable[None]]
@@ -53,7 +53,35 @@ class LogLine:
     message: str
 
 
+@dataclass(frozen=True)
+class ImageTarget:
+    """Where the builder puts a service's image for an engine: `repository` names it; `registry` is where it is
+    pushed (with push credentials), None when the engine runs the builder's local image; `pull_secret` is what
+    the engine's nodes pull with (the same registry's credentials, or None for an open registry)."""
+
+    repository: str
+    registry: RegistryRef | None = None
+    pull_secret: RegistryRef | None = None
+
+
 class RuntimeDriver(Protocol):
+    """What the runner, endpoints, tails and events need of an engine. Cancelling the task that runs `apply`
+    rolls the service back: what served before keeps serving and nothing the apply started remains."""
+
+    engine: str  # "docker" (Docker or Podman Engine API) | "kubernetes"
+    # True: a CRON job's apply hands its schedule to the engine (a Kubernetes CronJob); False: the deployer's
+    # own scheduler (scheduler.py) runs it at each fire time
+    schedules_cron: bool
+
+    def image_target(self, state: DesiredState, service: ServiceSpec) -> ImageTarget:
+        """Where a built image of `service` goes so that this engine can run it."""
+        ...
+
+    async def adopt(self, environment_id: str | None = None, prune: bool = False) -> object:
+        """After a deployer or edge restart: route again what already runs (one environment, or all); `prune`
+        (all environments only) drops the routes of what no longer runs."""
+        ...
+
     async def apply(
         self, state: DesiredState, service: ServiceSpec, image: str | None, deployment_id: str, log: LogSink
     ) -> Applied:
