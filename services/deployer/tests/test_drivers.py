@@ -30,3 +30,27 @@ async def test_drivers_are_scoped_to_the_installation_and_shared_per_engine() ->
     with pytest.raises(RuntimeError, match="only docker-engine clusters"):
         drivers.for_state(state("kubernetes"))
     await drivers.close()
+
+
+async def test_an_environments_driver_is_its_clusters_and_the_lookup_is_remembered() -> None:
+    drivers = Drivers(DeployerSettings(installation_id="inst-a", docker_host="unix:///tmp/none.sock"))
+    asked: list[str] = []
+    clusters = {
+        "env-remote": {"cluster_id": "c2", "cluster_engine": "podman", "cluster_engine_host": "tcp://10.0.0.5:2375"},
+        "env-k8s": {"cluster_id": "c3", "cluster_engine": "kubernetes", "cluster_engine_host": None},
+        "env-old": {"cluster_id": "c1"},  # a catalog that names no engine yet
+    }
+
+    async def scope(environment_id: str) -> dict[str, object]:
+        asked.append(environment_id)
+        return {"environment_id": environment_id, **clusters[environment_id]}
+
+    remote = await drivers.for_environment("env-remote", scope)
+    assert remote.docker_host == "tcp://10.0.0.5:2375"  # type: ignore[attr-defined]
+    assert remote is not drivers.default()
+    assert await drivers.for_environment("env-remote", scope) is remote
+    assert asked == ["env-remote"]  # an environment never changes cluster: asked once
+    assert await drivers.for_environment("env-old", scope) is drivers.default()
+    with pytest.raises(RuntimeError, match="only docker-engine clusters"):
+        await drivers.for_environment("env-k8s", scope)
+    await drivers.close()

@@ -45,7 +45,11 @@ async def tails(engine, nats_server) -> AsyncIterator[Tails]:  # type: ignore[no
     await conn.start()
     await conn.wait_connected(10)
     driver = DockerEngineDriver(engine.host, None, extra_labels={TEST_LABEL: TEST_VALUE}, log_discovery_seconds=0.5)
-    responder = Tails(conn, lambda: driver, idle_seconds=2.0)
+
+    async def driver_of(environment_id: str) -> DockerEngineDriver:
+        return driver
+
+    responder = Tails(conn, driver_of, idle_seconds=2.0)
     await responder.start()
     yield responder
     await responder.stop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from deployer.runtime.base import RuntimeDriver
 from deployer.settings import DeployerSettings
@@ -17,6 +19,25 @@ class Drivers:
     def __init__(self, settings: DeployerSettings) -> None:
         self.settings = settings
         self.cache: dict[str, RuntimeDriver] = {}
+        self._environments: dict[str, tuple[str, str, str | None]] = {}  # environment → its cluster's target
+
+    async def for_environment(
+        self, environment_id: str, scope: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> RuntimeDriver:
+        """The driver of an environment's cluster, from catalog's environment scope (an environment never
+        changes cluster: the answer is remembered)."""
+        target = self._environments.get(environment_id)
+        if target is None:
+            found = await scope(environment_id)
+            engine = found.get("cluster_engine")
+            if not isinstance(engine, str):  # a catalog that predates cluster_engine: the local engine
+                return self.default()
+            host = found.get("cluster_engine_host")
+            target = (str(found["cluster_id"]), engine, host if isinstance(host, str) else None)
+            if len(self._environments) >= 4096:
+                self._environments.clear()
+            self._environments[environment_id] = target
+        return self.for_cluster(*target)
 
     def default(self) -> RuntimeDriver:
         return self._docker(self.settings.docker_host)

@@ -12,6 +12,7 @@ from deployer.endpoints import router
 from deployer.events import subscriptions
 from deployer.models import Base
 from deployer.runner import Runner
+from deployer.runtime.base import RuntimeDriver
 from deployer.scheduler import Scheduler
 from deployer.settings import DeployerSettings
 from deployer.store import Store
@@ -71,9 +72,10 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
                 f.content for f in spec.files if f.is_secret
             ]
 
-        app.state.tails = Tails(
-            app.state.nats, drivers.default, idle_seconds=settings.tail_idle_seconds, secrets=secrets
-        )
+        async def driver_of(environment_id: str) -> RuntimeDriver:
+            return await drivers.for_environment(environment_id, catalog.environment_scope)
+
+        app.state.tails = Tails(app.state.nats, driver_of, idle_seconds=settings.tail_idle_seconds, secrets=secrets)
         await app.state.tails.start()
 
     async def stop(app: FastAPI) -> None:

@@ -75,7 +75,7 @@ class Tails:
     def __init__(
         self,
         nats: NatsConnection,
-        driver: Callable[[], RuntimeDriver],
+        driver: Callable[[str], Awaitable[RuntimeDriver]],  # the driver of an environment's cluster
         *,
         idle_seconds: float = 30.0,
         secrets: Callable[[str, str], Awaitable[list[str]]] | None = None,
@@ -166,7 +166,7 @@ class Tails:
         subject = lines_subject(tail.environment_id, tail.service_id)
         try:
             tail.mask = await self._masker(tail.environment_id, tail.service_id)
-            async for line in self.driver().follow_logs(
+            async for line in (await self.driver(tail.environment_id)).follow_logs(
                 tail.environment_id, tail.service_id, since_ms=tail.since_ms, follow=True
             ):
                 await nc.publish(subject, json.dumps(line_json(line, tail.mask)).encode())
@@ -203,7 +203,7 @@ class Tails:
         but leaves no gap, even for a requester that subscribed after the tail started."""
         lines: list[dict[str, Any]] = []
         mask = await self._masker(env, svc)
-        async for line in self.driver().follow_logs(env, svc, since_ms=since_ms, follow=False):
+        async for line in (await self.driver(env)).follow_logs(env, svc, since_ms=since_ms, follow=False):
             if line.timestamp_ms >= since_ms:
                 lines.append(line_json(line, mask))
         truncated = len(lines) > HISTORY_MAX_LINES
@@ -220,7 +220,7 @@ class Tails:
     async def _answer_status(self, msg: Msg) -> None:
         try:
             env = str(json.loads(msg.data)["environment_id"])
-            statuses = await self.driver().status(env)
+            statuses = await (await self.driver(env)).status(env)
         except (ValueError, KeyError, TypeError) as exc:
             await _reply(msg, {"ok": False, "error": f"bad status request: {exc}"})
             return

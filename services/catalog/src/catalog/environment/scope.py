@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends
 
 from catalog.environment import service as environments
+from catalog.models.organization import Cluster
 from catalog.project import service as projects
 from slipway.db import SessionDep
 from slipway.principal import require_service
@@ -21,12 +22,16 @@ async def project_scope(project_id: uuid.UUID, session: SessionDep) -> dict[str,
 
 
 @scope_router.get("/environment/{environment_id}")
-async def environment_scope(environment_id: uuid.UUID, session: SessionDep) -> dict[str, str]:
+async def environment_scope(environment_id: uuid.UUID, session: SessionDep) -> dict[str, str | None]:
+    """Also the engine of its cluster (no credential): the deployer picks the runtime driver from it."""
     env = await environments.get(session, environment_id)
+    cluster = await session.get(Cluster, env.cluster_id)
     return {
         "organization_id": str(env.organization_id),
         "project_id": str(env.project_id),
         "environment_id": str(env.id),
         "environment_mode": env.mode,
         "cluster_id": str(env.cluster_id),
+        "cluster_engine": cluster.engine if cluster is not None else None,
+        "cluster_engine_host": cluster.engine_host if cluster is not None else None,
     }

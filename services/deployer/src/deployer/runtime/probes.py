@@ -90,7 +90,34 @@ async def wait_ready(
                 raise ProbeFailed(f"{target.name} readiness probe failed {failures} times: {detail}")
         if time.monotonic() > deadline:
             raise ProbeFailed(f"{target.name} not ready within {deadline_seconds:.0f}s: {detail or 'still starting'}")
+        if successes == 0 and probe.kind in QUICK_KINDS:
+            if not await _quick_probes(probe, target, client):
+                continue  # the quick probes filled the period: the next periodic probe is due
+            successes, failures = 1, 0  # ready between two periodic probes (quick misses are not failures)
+            if successes >= max(probe.success_threshold, 1):
+                return
         await _sleep_watching(target, probe.period_seconds)
+
+
+QUICK_KINDS = {"http", "tcp"}  # cheap to repeat; an exec probe is a process in the instance each time
+QUICK_FIRST, QUICK_MAX = 0.05, 0.4  # seconds between quick probes, doubling
+
+
+async def _quick_probes(probe: ProbeSpec, target: ProbeTarget, client: httpx.AsyncClient) -> bool:
+    """Until the first success, a starting instance is also probed at short, growing intervals within the
+    period: it is seen ready when it is, not up to a period later. Only the periodic probes count failures
+    (failure_threshold keeps its meaning); returns True as soon as a quick probe succeeds."""
+    end = time.monotonic() + probe.period_seconds
+    interval = QUICK_FIRST
+    while time.monotonic() + interval < end:
+        await asyncio.sleep(interval)
+        if await check(probe, target, client) is None:
+            return True
+        if (reason := await target.alive()) is not None:
+            raise ProbeFailed(f"{target.name} {reason}")
+        interval = min(interval * 2, QUICK_MAX)
+    await asyncio.sleep(max(0.0, end - time.monotonic()))
+    return False
 
 
 async def _sleep_watching(target: ProbeTarget, seconds: float) -> None:
