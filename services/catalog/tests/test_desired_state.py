@@ -29,9 +29,17 @@ async def snapshot(cat: Catalog, environment_id: str) -> DesiredState:
     return DesiredState.model_validate(r.json())
 
 
-async def put_version(cat: Catalog, service_id: str, body: dict[str, Any]) -> httpx.Response:
+async def put_version(cat: Catalog, service_id: str, body: dict[str, Any], kind: str | None = None) -> httpx.Response:
+    params = {"kind": kind} if kind else {}
     async with httpx.AsyncClient(base_url=cat.url, timeout=30) as client:
-        return await client.put(f"/internal/service/{service_id}/version", json=body, headers=deployer())
+        return await client.put(f"/internal/service/{service_id}/version", json=body, headers=deployer(), params=params)
+
+
+async def sealed(cat: Catalog, path: str) -> tuple[DesiredState, str]:
+    async with httpx.AsyncClient(base_url=cat.url, timeout=30) as client:
+        r = await client.get(f"/internal/{path}/sealed-state", headers=deployer())
+    assert r.status_code == 200, r.text
+    return DesiredState.model_validate(r.json()), r.text
 
 
 def short(service_id: str) -> str:
@@ -211,19 +219,19 @@ async def test_version_is_stable_and_follows_every_change(catalog: Catalog) -> N
 
     # a version PUT: the commit to build, and every service's view of it
     before = await _events(catalog, w.app)
-    assert (await put_version(catalog, w.app, {"git_commit_id": SHA.upper()})).status_code == 204
+    assert (await put_version(catalog, w.app, {"git_commit_id": SHA.upper()})).status_code == 200
     state = await changed()
     api = state.service(w.app)
     assert api is not None and api.git is not None and api.git.commit == SHA
     assert state.service(w.web).env[f"{w.head('APPLICATION', w.app)}_GIT_COMMIT_ID"] == SHA  # type: ignore[union-attr]
     assert (await _events(catalog, w.app))[len(before) :] == ["evt.catalog.service.updated"]
-    assert (await put_version(catalog, w.web, {"image_tag": "1.28"})).status_code == 204
+    assert (await put_version(catalog, w.web, {"image_tag": "1.28"})).status_code == 200
     assert (await changed()).service(w.web).image.tag == "1.28"  # type: ignore[union-attr]
-    assert (await put_version(catalog, w.job, {"git_commit_id": SHA})).status_code == 204
+    assert (await put_version(catalog, w.job, {"git_commit_id": SHA})).status_code == 200
     assert (await changed()).service(w.job).git.commit == SHA  # type: ignore[union-attr]
     # the same version again changes nothing and says nothing
     events = await _events(catalog, w.web)
-    assert (await put_version(catalog, w.web, {"image_tag": "1.28"})).status_code == 204
+    assert (await put_version(catalog, w.web, {"image_tag": "1.28"})).status_code == 200
     assert (await snapshot(catalog, w.environment)).version in seen and await _events(catalog, w.web) == events
 
 
@@ -269,3 +277,39 @@ async def test_only_services_read_the_desired_state(catalog: Catalog) -> None:  
     # the user's own client, signed as a user too
     assert (await catalog.api.get(f"/internal/environment/{w.environment}/desired-state")).status_code == 403
     assert json.loads((await catalog.api.get(f"/container/{w.web}")).text)["tag"] == "1.27"
+
+
+async def test_the_sealed_state_decrypts_nothing_and_its_digests_follow_every_change(catalog: Catalog) -> None:  # noqa: F811
+    w = await build_world(catalog)
+    full = await snapshot(catalog, w.environment)
+    view, raw = await sealed(catalog, f"environment/{w.environment}")
+    password = (await catalog.api.get(f"/database/{w.db}/masterCredentials")).json()["password"]
+    for secret in ("a-s3cret", "e-s3cret", "o-s3cret", GIT_TOKEN, password):
+        assert secret not in raw  # no secret value, in any form the desired state gives it
+    assert [s.id for s in view.services] == [s.id for s in full.services] and view.stages == full.stages
+    assert view.cluster.kubeconfig is None
+    assert all(s.spec_digest for s in view.services) and not any(s.spec_digest for s in full.services)
+    again, _ = await sealed(catalog, f"environment/{w.environment}")  # stable while nothing changes
+    assert {s.id: s.spec_digest for s in again.services} == {s.id: s.spec_digest for s in view.services}
+    one, _ = await sealed(catalog, f"service/{w.web}")
+    assert [s.id for s in one.services] == [w.web] and one.stages == full.stages
+    assert one.service(w.web).spec_digest == view.service(w.web).spec_digest  # type: ignore[union-attr]
+
+    digests = {s.id: s.spec_digest for s in view.services}
+    secret = w.variables["app_secret"]
+    r = await catalog.api.put(f"/variable/{secret['id']}", json={"key": "API_TOKEN", "value": "rotated"})
+    assert r.status_code == 200, r.text
+    after, raw = await sealed(catalog, f"environment/{w.environment}")
+    assert "rotated" not in raw
+    changed = {s.id for s in after.services if s.spec_digest != digests[s.id]}
+    assert changed == {w.app}  # a new secret value: that service only is out of date
+
+    # the version write answers the service's sealed state; a service of another kind is not touched
+    r = await put_version(catalog, w.web, {"image_tag": "1.29"}, kind="CONTAINER")
+    assert r.status_code == 200, r.text
+    answered = DesiredState.model_validate(r.json())
+    assert [s.id for s in answered.services] == [w.web] and answered.service(w.web).image.tag == "1.29"  # type: ignore[union-attr]
+    assert answered.service(w.web).spec_digest != digests[w.web]  # type: ignore[union-attr]
+    r = await put_version(catalog, w.web, {"image_tag": "1.30"}, kind="APPLICATION")
+    assert r.status_code == 404 and "application not found" in r.json()["detail"]
+    assert (await snapshot(catalog, w.environment)).service(w.web).image.tag == "1.29"  # type: ignore[union-attr]

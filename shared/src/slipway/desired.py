@@ -126,6 +126,9 @@ class ServiceSpec(BaseModel):
     id: str
     kind: ServiceKind
     name: str
+    # catalog's digest of the service's whole configuration with every secret sealed (a digest of its ciphertext,
+    # never its value): what statuses compare with what was deployed, without decrypting anything
+    spec_digest: str | None = None
     stage_id: str | None = None
     is_skipped: bool = False
     internal_host: str  # DNS name other services of the environment use

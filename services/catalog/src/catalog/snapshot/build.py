@@ -14,6 +14,7 @@ from catalog.database.service import master_password
 from catalog.gittoken.service import secret as git_token_secret
 from catalog.models import Cluster, ContainerRegistry, CustomDomain, DeploymentStage, Environment, GitToken, Service
 from catalog.registry.service import stored_config
+from catalog.snapshot.sealed import SealedKeyring, sealed_digest
 from catalog.variable.resolve import resolve_service
 from slipway.crypto import CryptoError, Keyring
 from slipway.desired import (
@@ -261,18 +262,29 @@ async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> Se
     return spec
 
 
-async def desired_state(session: AsyncSession, environment_id: uuid.UUID, keys: Keyring) -> DesiredState:
-    """The whole environment resolved; a secret the key ring cannot decrypt is a 409 naming nothing secret."""
+async def desired_state(
+    session: AsyncSession, environment_id: uuid.UUID, keys: Keyring, only_service: uuid.UUID | None = None
+) -> DesiredState:
+    """The whole environment resolved; a secret the key ring cannot decrypt is a 409 naming nothing secret.
+    With a `SealedKeyring` nothing is decrypted (the sealed state, for statuses and actions) and each service
+    carries its `spec_digest`; `only_service` keeps that one service (its stages whole)."""
     try:
-        return await _desired_state(session, environment_id, keys)
+        state = await _desired_state(session, environment_id, keys, only_service)
     except CryptoError:
         raise Conflict(
             "a secret of this environment cannot be decrypted with the configured encryption keys "
             "(SLIPWAY_ENCRYPTION_KEYS): restore the key it was encrypted with"
         ) from None
+    if isinstance(keys, SealedKeyring):
+        for spec in state.services:
+            spec.spec_digest = sealed_digest(spec)
+        return state.seal()
+    return state
 
 
-async def _desired_state(session: AsyncSession, environment_id: uuid.UUID, keys: Keyring) -> DesiredState:
+async def _desired_state(
+    session: AsyncSession, environment_id: uuid.UUID, keys: Keyring, only_service: uuid.UUID | None
+) -> DesiredState:
     env = await session.get(Environment, environment_id)
     if env is None:
         raise NotFound("environment not found")
@@ -291,7 +303,8 @@ async def _desired_state(session: AsyncSession, environment_id: uuid.UUID, keys:
             select(Service).where(Service.environment_id == env.id).order_by(Service.created_at, Service.id)
         )
     )
-    specs = [await service_spec(session, s, keys) for s in services]
+    picked = [s for s in services if only_service is None or s.id == only_service]
+    specs = [await service_spec(session, s, keys) for s in picked]
     stages = [
         StageSpec(
             id=str(st.id),
@@ -301,7 +314,8 @@ async def _desired_state(session: AsyncSession, environment_id: uuid.UUID, keys:
         )
         for st in stage_rows
     ]
-    kubeconfig = clusters.kubeconfig(cluster, keys) if cluster.kubeconfig_encrypted else None
+    sealed = isinstance(keys, SealedKeyring)
+    kubeconfig = clusters.kubeconfig(cluster, keys) if cluster.kubeconfig_encrypted and not sealed else None
     return DesiredState(
         organization_id=str(env.organization_id),
         project_id=str(env.project_id),

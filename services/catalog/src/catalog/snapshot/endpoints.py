@@ -15,6 +15,7 @@ from catalog.events.publish import emit_service
 from catalog.models import Environment, Project, Service
 from catalog.settings import CatalogSettings
 from catalog.snapshot.build import desired_state
+from catalog.snapshot.sealed import SealedKeyring
 from slipway.contracts import Subjects
 from slipway.crypto import keyring_from
 from slipway.db import SessionDep
@@ -37,6 +38,27 @@ async def get_desired_state(environment_id: uuid.UUID, request: Request, session
     settings: CatalogSettings = request.app.state.settings
     state = await desired_state(session, environment_id, keyring_from(settings))
     return state.model_dump(mode="json")
+
+
+@router.get("/internal/environment/{environment_id}/sealed-state")
+async def get_sealed_state(environment_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+    """The environment as the desired state shows it, with every secret sealed (nothing decrypted): what the
+    deployer's statuses and actions read."""
+    return (await desired_state(session, environment_id, SealedKeyring())).model_dump(mode="json")
+
+
+async def _service_sealed_state(session: SessionDep, svc: Service) -> dict[str, Any]:
+    state = await desired_state(session, svc.environment_id, SealedKeyring(), only_service=svc.id)
+    return state.model_dump(mode="json")
+
+
+@router.get("/internal/service/{service_id}/sealed-state")
+async def get_service_sealed_state(service_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+    """The sealed state of the service's environment with that service only (its stages whole)."""
+    svc = await session.get(Service, service_id)
+    if svc is None:
+        raise NotFound("service not found")
+    return await _service_sealed_state(session, svc)
 
 
 @router.get("/internal/tombstone/{tombstone_id}")
@@ -66,12 +88,16 @@ async def project_environments(project_id: uuid.UUID, session: SessionDep) -> di
     return {"environment_ids": [str(i) for i in rows]}
 
 
-@router.put("/internal/service/{service_id}/version", status_code=204)
-async def set_version(service_id: uuid.UUID, body: VersionRequest, session: SessionDep) -> Response:
-    """Deploying another version (a commit or an image tag) is recorded on the service itself."""
+@router.put("/internal/service/{service_id}/version")
+async def set_version(
+    service_id: uuid.UUID, body: VersionRequest, session: SessionDep, kind: str | None = None
+) -> dict[str, Any]:
+    """Deploying another version (a commit or an image tag) is recorded on the service itself; the answer is the
+    service's sealed state after the change (the deployer queues from it). With `kind`, a service of another
+    kind is not found (and nothing is written)."""
     svc = await session.get(Service, service_id)
-    if svc is None:
-        raise NotFound("service not found")
+    if svc is None or (kind is not None and svc.kind != kind):
+        raise NotFound(f"{(kind or 'service').lower()} not found")
     if body.git_commit_id is None and body.image_tag is None:
         raise BadRequest("git_commit_id: give the commit to build, or image_tag: the tag to run")
     config = dict(svc.config)
@@ -101,4 +127,4 @@ async def set_version(service_id: uuid.UUID, body: VersionRequest, session: Sess
         svc.updated_at = utcnow()
         await session.flush()
         await emit_service(session, Subjects.SERVICE_UPDATED, svc)
-    return Response(status_code=204)
+    return await _service_sealed_state(session, svc)
