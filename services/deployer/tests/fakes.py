@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 
 from deployer.clients import UpstreamError
 from deployer.runtime.base import Applied, ImageTarget, LogLine, LogSink, RolloutFailed, ServiceStatus
-from slipway.desired import ClusterTarget, DesiredState, ImageSource, JobSchedule, RegistryRef, ServiceSpec, StageSpec
+from slipway.desired import (
+    ClusterTarget,
+    DesiredState,
+    ImageSource,
+    JobSchedule,
+    RegistryRef,
+    ServiceSpec,
+    StageSpec,
+    content_version,
+)
 
 
 @dataclass
@@ -84,11 +93,41 @@ class FakeCatalog:
         self.state = state
         self.gone = False
         self.dropped: list[str] = []
+        self.versions: list[tuple[str, str, str]] = []  # (service id, kind, commit or tag) recorded
 
     async def desired_state(self, environment_id: str) -> DesiredState:
         if self.gone or environment_id != self.state.environment_id:
             raise UpstreamError(404, "environment not found")
         return self.state
+
+    async def sealed_state(self, environment_id: str) -> DesiredState:
+        if self.gone or environment_id != self.state.environment_id:
+            raise UpstreamError(404, "environment not found")
+        sealed = self.state.model_copy(deep=True)
+        for spec in sealed.services:
+            spec.spec_digest = content_version(spec.model_dump(mode="json", exclude={"env", "spec_digest"}))
+        return sealed
+
+    async def service_sealed_state(self, service_id: str) -> DesiredState:
+        if self.state.service(service_id) is None:
+            raise UpstreamError(404, "service not found")
+        sealed = await self.sealed_state(self.state.environment_id)
+        sealed.services = [s for s in sealed.services if s.id == service_id]
+        return sealed
+
+    async def set_version(
+        self, service_id: str, kind: str, *, git_commit_id: str | None = None, image_tag: str | None = None
+    ) -> DesiredState:
+        spec = self.state.service(service_id)
+        if spec is None or spec.kind != kind:
+            raise UpstreamError(404, f"{kind.lower()} not found")
+        self.versions.append((service_id, kind, git_commit_id or image_tag or ""))
+        if image_tag and spec.image is not None:
+            spec.image = spec.image.model_copy(update={"tag": image_tag})
+        return await self.service_sealed_state(service_id)
+
+    async def project_environments(self, project_id: str) -> list[str]:
+        return [self.state.environment_id] if project_id == self.state.project_id else []
 
     async def tombstone(self, tombstone_id: str) -> DesiredState:
         if tombstone_id in self.dropped or tombstone_id != self.state.environment_id:

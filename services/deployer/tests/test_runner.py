@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import select, update
 
-from deployer.models import Deployment, DeploymentService
+from deployer.models import Deployment, DeploymentService, ServiceState
 from deployer.queue import enqueue
 from deployer.runner import Runner
 from deployer.store import Store
@@ -123,3 +123,55 @@ async def test_a_deleted_environment_on_an_engine_without_runtime_has_nothing_to
     await Runner(Store(db), catalog, None, no_runtime, None).run(dep)  # type: ignore[arg-type]
     assert (await outcome(db, dep))[0] == "DELETED"
     assert catalog.dropped == [state.environment_id]  # no sealed state is kept for nothing
+
+
+async def test_a_deploy_records_catalogs_sealed_digest_as_what_runs(db: Database) -> None:  # noqa: F811
+    a = container("a")
+    state = environment([a])
+    status, _ = await deploy(db, state, FakeDriver())
+    assert status == "DEPLOYED"
+    sealed = (await FakeCatalog(state).sealed_state(state.environment_id)).service(a.id)
+    assert sealed is not None and sealed.spec_digest
+    async with db.transaction() as session:
+        current = await session.get(ServiceState, uuid.UUID(a.id))
+    # statuses compare this with the sealed state catalog gives them: nothing decrypted on either side
+    assert current is not None and current.deployed_spec_version == sealed.spec_digest
+
+
+async def test_a_deployer_that_died_mid_rollout_is_taken_over_and_the_rollout_finishes(db: Database) -> None:  # noqa: F811
+    from sqlalchemy import text
+
+    from deployer.worker import Worker
+
+    a, b = container("a"), container("b")
+    state = environment([a], [b])
+    dep = await queue(db, state, "DEPLOY")
+    store = Store(db)
+    # the first attempt's process got as far as rolling out `a`, then died: its lease runs out
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE deployer.deployments SET phase='RUNNING', status='DEPLOYING', lease_owner='gone:1:x', "
+                "lease_expires_at=now() + interval '1 second', attempts=1 WHERE id=:i"
+            ),
+            {"i": dep.id},
+        )
+    await store.service_state(dep, a.id, a.kind, a.name, "DEPLOYING")
+    driver = FakeDriver()
+    worker = Worker(db, runner(db, state, driver).run, lease_seconds=5, poll_seconds=0.1)
+    await worker.start()
+    try:
+
+        async def done() -> bool:
+            return (await outcome(db, dep))[0] == "DEPLOYED"
+
+        await wait_until(done, timeout=20, message="the taken-over deployment never finished")
+    finally:
+        await worker.stop()
+    status, states = await outcome(db, dep)
+    assert states == {"a": "DEPLOYED", "b": "DEPLOYED"}
+    # the new owner ran it again from the start: every step is idempotent (an unchanged service is a no-op)
+    assert [n for verb, n in driver.calls if verb == "apply"] == ["a", "b"]
+    async with db.transaction() as session:
+        row = await session.get(Deployment, dep.id)
+        assert row is not None and row.attempts == 2 and row.phase == "DONE" and row.lease_owner is None

@@ -54,6 +54,16 @@ class Catalog(Internal):
         r = await self.call("GET", f"/internal/environment/{environment_id}/desired-state")
         return DesiredState.model_validate(r.json())
 
+    async def sealed_state(self, environment_id: str) -> DesiredState:
+        """The environment with every secret sealed (nothing decrypted): for statuses and queuing actions."""
+        r = await self.call("GET", f"/internal/environment/{environment_id}/sealed-state")
+        return DesiredState.model_validate(r.json())
+
+    async def service_sealed_state(self, service_id: str) -> DesiredState:
+        """The sealed state of a service's environment, with that one service."""
+        r = await self.call("GET", f"/internal/service/{service_id}/sealed-state")
+        return DesiredState.model_validate(r.json())
+
     async def tombstone(self, tombstone_id: str) -> DesiredState:
         """What a deleted environment or service ran (catalog keeps it until `drop_tombstone`)."""
         r = await self.call("GET", f"/internal/tombstone/{tombstone_id}")
@@ -73,10 +83,12 @@ class Catalog(Internal):
         return dict((await self.call("GET", f"/internal/scope/environment/{environment_id}")).json())
 
     async def set_version(
-        self, service_id: str, *, git_commit_id: str | None = None, image_tag: str | None = None
-    ) -> None:
+        self, service_id: str, kind: str, *, git_commit_id: str | None = None, image_tag: str | None = None
+    ) -> DesiredState:
+        """Record the version to deploy on a service of `kind`; answers its sealed state after the change."""
         body = {"git_commit_id": git_commit_id, "image_tag": image_tag}
-        await self.call("PUT", f"/internal/service/{service_id}/version", json=body)
+        r = await self.call("PUT", f"/internal/service/{service_id}/version", json=body, params={"kind": kind})
+        return DesiredState.model_validate(r.json())
 
 
 class Builder(Internal):

@@ -6,15 +6,18 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from deployer.buildwatch import BuildWatch
 from deployer.clients import Builder, Catalog
+from deployer.deployment.endpoints import router as deployments
 from deployer.drivers import Drivers
-from deployer.endpoints import router
 from deployer.events import subscriptions
+from deployer.history.endpoints import router as history
 from deployer.models import Base
 from deployer.runner import Runner
 from deployer.runtime.base import RuntimeDriver
 from deployer.scheduler import Scheduler
 from deployer.settings import DeployerSettings
+from deployer.status.endpoints import router as statuses
 from deployer.store import Store
 from deployer.tails import Tails
 from deployer.worker import Worker
@@ -35,6 +38,8 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
         app.state.catalog = Catalog(app.state.http, settings.catalog_url, key)
         app.state.builder = Builder(app.state.http, settings.builder_url, key)
         app.state.drivers = drivers
+        app.state.builds = BuildWatch(app.state.nats)
+        await app.state.builds.start()
         runner = Runner(
             Store(app.state.db),
             app.state.catalog,
@@ -43,6 +48,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             app.state.nats,
             build_poll_seconds=settings.build_poll_seconds,
             uninstall_retry_seconds=settings.uninstall_retry_seconds,
+            builds=app.state.builds,
         )
         app.state.worker = Worker(
             app.state.db,
@@ -80,6 +86,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
 
     async def stop(app: FastAPI) -> None:
         await app.state.tails.stop()
+        await app.state.builds.stop()
         await app.state.scheduler.stop()
         await app.state.worker.stop()
         await drivers.close()
@@ -89,7 +96,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             settings=settings,
             metadata=Base.metadata,
             migrations_dir=Path(__file__).parent / "migrations",
-            routers=[router],
+            routers=[deployments, statuses, history],
             subscriptions=subscriptions(drivers, poke),
             on_startup=[start],
             on_shutdown=[stop],

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 from deployer import schedules
+from deployer.buildwatch import BuildWatch
 from deployer.clients import Builder, Catalog, UpstreamError
 from deployer.deploylogs import DeploymentLog
 from deployer.images import database_image, image_ref
@@ -54,16 +56,30 @@ class Runner:
         nats: Any,
         build_poll_seconds: float = 0.5,
         uninstall_retry_seconds: float = 30.0,
+        builds: BuildWatch | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.builder = builder
         self.driver_for = driver_for
         self.nats = nats
-        self.build_poll_seconds = build_poll_seconds
+        self.build_poll_seconds = build_poll_seconds  # with a BuildWatch: how often to ask without an event
+        self.builds = builds  # build outcome events (evt.builder.build.*): no polling while a build runs
         self.uninstall_retry_seconds = uninstall_retry_seconds
+        self._digests: dict[uuid.UUID, asyncio.Future[DesiredState]] = {}  # deployment → its sealed state
 
     async def run(self, dep: Deployment) -> None:
+        if dep.action == "DEPLOY" and dep.tombstone_id is None:
+            # the sealed digests of this configuration (what statuses compare later), read beside the rest
+            self._digests[dep.id] = asyncio.ensure_future(self.catalog.sealed_state(str(dep.environment_id)))
+        try:
+            await self._start(dep)
+        finally:
+            pending = self._digests.pop(dep.id, None)
+            if pending is not None and not pending.done():
+                pending.cancel()
+
+    async def _start(self, dep: Deployment) -> None:
         try:
             if dep.tombstone_id is not None:  # a deleted environment or service: what it ran, from catalog
                 state = await self.catalog.tombstone(str(dep.tombstone_id))
@@ -77,11 +93,14 @@ class Runner:
                 return
             await self.store.finish(dep, FAILED[dep.action], error=f"could not read the environment: {exc.detail}")
             return
+        await self._run(dep, state)
+
+    async def _run(self, dep: Deployment, state: DesiredState) -> None:
         journal = DeploymentLog(self.nats, dep.execution_id, state, attempt=dep.attempts or 1)
         targets = self._targets(dep, state)
-        await self.store.deployment(
-            dep, ONGOING[dep.action] if dep.action != "DEPLOY" else "DEPLOYING", desired_version=state.version
-        )
+        queued = [(s.id, s.kind, s.name, QUEUED[dep.action], s.stage_id) for s in targets]
+        status = ONGOING[dep.action] if dep.action != "DEPLOY" else "DEPLOYING"
+        await self.store.begin(dep, status, queued, desired_version=state.version)
         await journal.line(
             "PreCheck",
             f"{dep.action.lower()} of {len(targets)} service(s) of environment "
@@ -101,8 +120,6 @@ class Runner:
             await journal.line("Recap", f"cluster unusable: {exc}", level="ERROR")
             await self.store.finish(dep, FAILED[dep.action], error=str(exc))
             return
-        for svc in targets:
-            await self.store.service_state(dep, svc.id, svc.kind, svc.name, QUEUED[dep.action], stage_id=svc.stage_id)
         results: dict[str, str] = {}
         stages = sorted(state.stages, key=lambda s: s.deployment_order)
         if dep.action in ("STOP", "DELETE"):
@@ -372,9 +389,25 @@ class Runner:
     async def _deployed(self, dep: Deployment, svc: ServiceSpec, image: str | None, commit: str | None) -> str:
         """Record what now runs (or is ready to run) for the service: DEPLOYED."""
         tag = svc.image.tag if svc.image else None
-        deployed = {"commit": commit, "image": image, "image_tag": tag, "spec_version": spec_version(svc, image)}
+        # catalog's sealed digest of this configuration: what statuses compare without decrypting anything
+        version = await self._sealed_digest(dep, svc) or spec_version(svc, image)
+        deployed = {"commit": commit, "image": image, "image_tag": tag, "spec_version": version}
         await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYED", deployed=deployed)
         return "DEPLOYED"
+
+    async def _sealed_digest(self, dep: Deployment, svc: ServiceSpec) -> str | None:
+        pending = self._digests.get(dep.id)
+        if pending is None:
+            return svc.spec_digest
+        try:
+            sealed = await pending
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the status then compares the full configuration's digest
+            log.warning("sealed state of %s unavailable: %s", dep.environment_id, exc)
+            return None
+        spec = sealed.service(svc.id)
+        return spec.spec_digest if spec is not None else None
 
     async def _build(
         self, dep: Deployment, state: DesiredState, svc: ServiceSpec, driver: RuntimeDriver, journal: DeploymentLog
@@ -401,8 +434,10 @@ class Runner:
             build = await self.builder.start(body)
         except UpstreamError as exc:
             return {"status": "FAILED", "error": f"builder: {exc.detail}"}
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
         while build["status"] in ("QUEUED", "RUNNING"):
-            await asyncio.sleep(self.build_poll_seconds)
+            ended = await self._build_moved(build["id"])
             if await self.store.cancel_requested(dep):
                 await journal.line("Build", f"{svc.name}: canceling the build", svc)
                 try:
@@ -411,12 +446,17 @@ class Runner:
                     log.warning("build cancel failed: %s", exc.detail)
                 await self._wait_terminal(build)
                 raise Canceled()
+            if not ended and loop.time() - asked < self.build_poll_seconds:
+                continue  # no event yet: ask the builder itself only every build_poll_seconds
+            asked = loop.time()
             try:
                 build = await self.builder.get(build["id"])
             except UpstreamError as exc:
                 if exc.status == 0:
                     continue  # builder restarting: keep polling
                 return {"status": "FAILED", "error": f"builder: {exc.detail}"}
+        if self.builds is not None:
+            self.builds.forget(build["id"])
         if build["status"] == "SUCCEEDED":
             await journal.line(
                 "Built",
@@ -425,6 +465,14 @@ class Runner:
                 svc,
             )
         return build
+
+    async def _build_moved(self, build_id: str) -> bool:
+        """Wait (at most a second: cancel is checked between waits) for the build's outcome event; True when it
+        came. Without a watch, every wait lasts build_poll_seconds and counts as news."""
+        if self.builds is None:
+            await asyncio.sleep(self.build_poll_seconds)
+            return True
+        return await self.builds.wait(build_id, timeout=min(1.0, self.build_poll_seconds))
 
     async def _wait_terminal(self, build: dict[str, Any], timeout: float = 60.0) -> None:
         loop = asyncio.get_running_loop()

@@ -19,7 +19,7 @@ class DeployerSettings(ServiceSettings):
     max_parallel_deployments: int = 4
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
-    build_poll_seconds: float = 0.5
+    build_poll_seconds: float = 5.0  # a running build is followed by its events; asked directly this often
     # the cron scheduler (scheduler.py): how often due CRON schedules are looked for, and how long a run
     # marked by a process that died blocks the next ones (the engine's job timeout, 1 h, plus a margin)
     cron_tick_seconds: float = 10.0

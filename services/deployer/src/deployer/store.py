@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from deployer.models import CronSchedule, Deployment, DeploymentService, ServiceState, outbox
 from deployer.queue import enqueue
@@ -46,40 +48,67 @@ class Store:
         deployed: dict[str, Any] | None = None,
     ) -> None:
         """Record `state` for a service in this deployment and as its current state."""
+        async with self.db.transaction() as session:
+            await self._record(session, dep, service_id, kind, name, state, stage_id, error, deployed)
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        dep: Deployment,
+        service_id: str,
+        kind: str,
+        name: str,
+        state: str,
+        stage_id: str | None = None,
+        error: str | None = None,
+        deployed: dict[str, Any] | None = None,
+    ) -> None:
         now = utcnow()
         sid = uuid.UUID(service_id)
         action, status = action_of(state)
+        part = await session.get(DeploymentService, (dep.id, sid))
+        if part is None:
+            part = DeploymentService(deployment_id=dep.id, service_id=sid, kind=kind, name=name, state=state)
+            session.add(part)
+        part.state, part.stage_id = state, stage_id or part.stage_id
+        if part.started_at is None and state not in ("DEPLOYMENT_QUEUED", "STOP_QUEUED", "RESTART_QUEUED"):
+            part.started_at = now
+        if state in TERMINAL or state.endswith("ERROR"):
+            part.finished_at = now
+        if error is not None:
+            part.error = error
+        if deployed:
+            part.git_commit_id = deployed.get("commit") or part.git_commit_id
+            part.image = deployed.get("image") or part.image
+            part.image_tag = deployed.get("image_tag") or part.image_tag
+            part.spec_version = deployed.get("spec_version") or part.spec_version
+        current = await session.get(ServiceState, sid)
+        if current is None:
+            current = ServiceState(service_id=sid, environment_id=dep.environment_id, kind=kind, state=state)
+            session.add(current)
+        current.state, current.action, current.action_status = state, action, status
+        current.last_deployment_id = dep.id
+        current.updated_at = now
+        if state in TERMINAL or state.endswith("ERROR"):
+            current.last_deployment_date = now
+        if deployed is not None:
+            current.deployed_spec_version = deployed.get("spec_version")
+            current.deployed_commit = deployed.get("commit")
+            current.deployed_image = deployed.get("image")
+        await self._event(session, dep, {"service_id": service_id, "kind": kind, "state": state})
+
+    async def begin(
+        self, dep: Deployment, status: str, queued: Sequence[tuple[str, str, str, str, str | None]], **fields: Any
+    ) -> None:
+        """The deployment's status and each target's queued state `(id, kind, name, state, stage_id)`, at once."""
         async with self.db.transaction() as session:
-            part = await session.get(DeploymentService, (dep.id, sid))
-            if part is None:
-                part = DeploymentService(deployment_id=dep.id, service_id=sid, kind=kind, name=name, state=state)
-                session.add(part)
-            part.state, part.stage_id = state, stage_id or part.stage_id
-            if part.started_at is None and state not in ("DEPLOYMENT_QUEUED", "STOP_QUEUED", "RESTART_QUEUED"):
-                part.started_at = now
-            if state in TERMINAL or state.endswith("ERROR"):
-                part.finished_at = now
-            if error is not None:
-                part.error = error
-            if deployed:
-                part.git_commit_id = deployed.get("commit") or part.git_commit_id
-                part.image = deployed.get("image") or part.image
-                part.image_tag = deployed.get("image_tag") or part.image_tag
-                part.spec_version = deployed.get("spec_version") or part.spec_version
-            current = await session.get(ServiceState, sid)
-            if current is None:
-                current = ServiceState(service_id=sid, environment_id=dep.environment_id, kind=kind, state=state)
-                session.add(current)
-            current.state, current.action, current.action_status = state, action, status
-            current.last_deployment_id = dep.id
-            current.updated_at = now
-            if state in TERMINAL or state.endswith("ERROR"):
-                current.last_deployment_date = now
-            if deployed is not None:
-                current.deployed_spec_version = deployed.get("spec_version")
-                current.deployed_commit = deployed.get("commit")
-                current.deployed_image = deployed.get("image")
-            await self._event(session, dep, {"service_id": service_id, "kind": kind, "state": state})
+            await session.execute(update(Deployment).where(Deployment.id == dep.id).values(status=status, **fields))
+            await self._event(session, dep, {"state": status})
+            for service_id, kind, name, state, stage_id in queued:
+                await self._record(session, dep, service_id, kind, name, state, stage_id)
+        dep.status = status
+        for key, value in fields.items():
+            setattr(dep, key, value)
 
     async def deployment(self, dep: Deployment, status: str, **fields: Any) -> None:
         async with self.db.transaction() as session:

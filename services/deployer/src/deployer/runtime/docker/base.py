@@ -54,6 +54,7 @@ class EngineBase:
         self.edge_resolver = edge_resolver
         self._dynamic: bool | None = None if edge_mode == "auto" else edge_mode == "dynamic"
         self._gateways: dict[str, str] = {}  # network name → gateway IP (its bridge; aardvark-dns listens there)
+        self._networks: set[str] = set()  # networks known to exist (an engine that lost one: see _create)
         self._unpinnable: set[str] = set()  # gateways whose bridge MAC cannot be pinned from here
         self.stop_timeout = stop_timeout
         self.rollout_timeout = rollout_timeout

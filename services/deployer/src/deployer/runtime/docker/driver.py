@@ -27,7 +27,9 @@ import contextlib
 import logging
 import time
 
+import httpx
 from aiodocker.exceptions import DockerError
+from aiodocker.networks import DockerNetwork
 from aiodocker.volumes import DockerVolume
 
 from deployer.edge.caddy import EdgeError, Route
@@ -152,19 +154,32 @@ class DockerEngineDriver(EdgeNetworking, LogFollowing):
             stopped_first = [i for i in old if i.running]
             await self._stop_for_recreate(state.environment_id, stopped_first)
         await sink(f"{service.name}: starting {count} instance(s) of {image}")
+        # nothing of the service is on the edge yet (a first deploy): the new instances join its alias as they
+        # are created, so the edge DNS has their addresses by the time they are ready (no route exists before)
+        early_edge = dynamic and not any(edge_network in i.networks for i in old)
+        early_route: asyncio.Future[None] | None = None
         try:
             for n in range(count):
-                new.append(await self._start_instance(state, service, image, deployment_id, digest, routes, n, network))
+                new.append(
+                    await self._start_instance(
+                        state, service, image, deployment_id, digest, routes, n, network, early_edge=early_edge
+                    )
+                )
             self._starting.update(i.id for i in new)
             probe = S.readiness_probe(service)
             what = f"{probe.kind} probe" + (f" on port {probe.port}" if probe.port else "") if probe else "no probe"
             await sink(f"{service.name}: waiting for readiness ({what}) of {', '.join(i.name for i in new)}")
+            if early_edge:  # nothing served the host before: its route may go in while the instances start
+                early_route = asyncio.ensure_future(self._route(state.environment_id, service.id, new, routes))
             await all_or_none([wait_ready(probe, self._target(i), self._http, self.rollout_timeout, 1.0) for i in new])
             new = [await self._inspect(i.id) for i in new]
             await sink(f"{service.name}: {len(new)} instance(s) ready")
             if dynamic:
                 await self._edge_connect(state.environment_id, service.id, new)
-                await self._route(state.environment_id, service.id, new, routes)  # unchanged: not re-sent
+                if early_route is not None:
+                    await early_route
+                else:
+                    await self._route(state.environment_id, service.id, new, routes)  # unchanged: not re-sent
                 if any(edge_network in i.networks for i in old):
                     await asyncio.sleep(EDGE_SETTLE_SECONDS)  # Caddy resolves the new ones next to the old ones
                 await sink(f"{service.name}: new instance(s) joined the edge")
@@ -172,6 +187,12 @@ class DockerEngineDriver(EdgeNetworking, LogFollowing):
                 await self._route(state.environment_id, service.id, new, routes)
                 await sink(f"{service.name}: edge routes switched to the new instance(s)")
         except BaseException as exc:
+            if early_route is not None:  # a first deploy that failed: the host goes back to nobody's
+                early_route.cancel()
+                await asyncio.gather(early_route, return_exceptions=True)
+                if self.edge is not None:
+                    with contextlib.suppress(EdgeError, httpx.HTTPError):
+                        await self.edge.remove_service(service.id)
             tails = await self._tails(new)
             await self._remove(new)
             if stopped_first:
@@ -252,16 +273,33 @@ class DockerEngineDriver(EdgeNetworking, LogFollowing):
         n: int,
         network: str,
         run_to_completion: bool = False,
+        early_edge: bool = False,
     ) -> Instance:
         labels = S.labels(state, service, deployment_id, digest, image, routes, n, self.extra_labels)
         config = S.create_config(service, image, network, labels, run_to_completion)
-        container = await self.docker.containers.create(config, name=S.container_name(service.id, deployment_id, n))
+        name = S.container_name(service.id, deployment_id, n)
+        try:
+            container = await self.docker.containers.create(config, name=name)
+        except DockerError as exc:
+            if exc.status != 404 or not self._networks:
+                raise
+            self._networks.clear()  # a network removed behind our back (engine reset): make it again, once
+            await self._ensure_network(state, network)
+            if early_edge:
+                await self._ensure_network(state, S.edge_network_name(state.environment_id))
+            container = await self.docker.containers.create(config, name=name)
         try:
             if (archive := S.files_archive(service)) is not None:
                 await container.put_archive("/", archive)
-            await self._pin_bridges(network)
+            if early_edge:
+                edge = S.edge_network_name(state.environment_id)
+                await DockerNetwork(self.docker, edge).connect(
+                    {"Container": container.id, "EndpointConfig": {"Aliases": [S.edge_alias(service.id)]}}
+                )
+            joined = (network, S.edge_network_name(state.environment_id)) if early_edge else (network,)
+            await self._pin_bridges(*joined)
             await container.start()
-            await self._pin_bridges(network)  # the first container on it created the bridge
+            await self._pin_bridges(*joined)  # the first container on it created the bridge
             return instance_from(await container.show())
         except BaseException:
             with contextlib.suppress(DockerError):

@@ -32,9 +32,12 @@ class EdgeNetworking(EngineBase):
 
     async def _ensure_network(self, state: DesiredState, name: str | None = None) -> str:
         name = name or S.network_name(state.environment_id)
+        if name in self._networks:
+            return name
         async with self._network_lock:
             try:
                 await self.docker.networks.get(name)
+                self._networks.add(name)
                 return name
             except DockerError as exc:
                 if exc.status != 404:
@@ -47,6 +50,7 @@ class EdgeNetworking(EngineBase):
                 S.L_ENV: state.environment_id,
             }
             await self.docker.networks.create({"Name": name, "Driver": "bridge", "Labels": labels})
+            self._networks.add(name)
             return name
 
     async def _drop_network_if_empty(self, environment_id: str) -> None:
@@ -55,6 +59,7 @@ class EdgeNetworking(EngineBase):
                 return
             for name in (S.edge_network_name(environment_id), S.network_name(environment_id)):
                 self._gateways.pop(name, None)
+                self._networks.discard(name)
                 with contextlib.suppress(DockerError):  # already gone, or an unmanaged container still uses it
                     network = await self.docker.networks.get(name)
                     await network.delete()

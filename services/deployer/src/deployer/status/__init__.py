@@ -1,0 +1,1 @@
+"""Deployer: status routes (endpoints), bodies (views/schemas) and rules (service) over deployer.repository."""
