@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             stack.down()
         elif args.command == "kube-build":
-            KubeBinaries().ensure(print)
+            KubeBinaries().ensure()
         elif args.command == "status":
             rows = stack.status()
             if not rows:

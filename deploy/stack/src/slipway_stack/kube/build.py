@@ -24,6 +24,10 @@ BUILD_TOOLS = {"go": "golang-go", "rsync": "rsync", "jq": "jq", "make": "make"}
 Progress = Callable[[str], None]
 
 
+def say(message: str) -> None:
+    print(message, flush=True)  # shown as it happens, also through a pipe (CI)
+
+
 class BuildError(RuntimeError):
     """The binaries could not be built; the message says which step failed and where its log is."""
 
@@ -52,7 +56,7 @@ class KubeBinaries:
     def path(self, name: str) -> str:
         return str(self.bin / name)
 
-    def ensure(self, progress: Progress = print) -> Path:
+    def ensure(self, progress: Progress = say) -> Path:
         """The bin directory, building it first when the cache is empty (progress lines go to `progress`)."""
         if self.ready():
             return self.bin

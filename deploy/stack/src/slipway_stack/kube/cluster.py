@@ -22,7 +22,7 @@ import httpx
 import psutil
 
 from slipway_stack.kube import netfilter
-from slipway_stack.kube.build import KubeBinaries
+from slipway_stack.kube.build import KubeBinaries, say
 from slipway_stack.kube.configs import (
     CNI_NETWORK,
     PAUSE_IMAGE,
@@ -247,7 +247,7 @@ class EmbeddedKubernetes:
         raise KeyError(name)
 
     # -- start --------------------------------------------------------------------------------------
-    def start(self, progress: Progress = print, timeout: float = 180.0) -> None:
+    def start(self, progress: Progress = say, timeout: float = 180.0) -> None:
         """Start (or find running) every component and wait for the node to be Ready."""
         started = time.monotonic()
         self._take_lock()
