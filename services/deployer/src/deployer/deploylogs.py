@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from typing import Any
 
 from slipway.deploylog import DeployLogLine, Masker, Step, now_ms, publish
@@ -12,7 +14,9 @@ log = logging.getLogger("deployer.deploylogs")
 
 
 class DeploymentLog:
-    """Numbers lines per execution so a re-published line is dropped by JetStream's de-duplication."""
+    """Numbers lines per execution so a re-published line is dropped by JetStream's de-duplication. Lines are
+    published in order by one background task, so the deployment never waits for an acknowledgement;
+    `flush()` waits until every line written so far is published."""
 
     def __init__(self, nats: Any, execution_id: str, state: DesiredState, attempt: int = 1) -> None:
         self.nats = nats
@@ -25,6 +29,8 @@ class DeploymentLog:
         secrets += [s.git.token for s in state.services if s.git and s.git.token]  # type: ignore[misc]
         secrets += [s.database.password for s in state.services if s.database]
         self.mask = Masker(secrets)
+        self._pending: deque[DeployLogLine] = deque()
+        self._drainer: asyncio.Task[None] | None = None
 
     async def line(self, step: Step, message: str, service: ServiceSpec | None = None, level: str = "INFO") -> None:
         self.seq += 1
@@ -45,14 +51,28 @@ class DeploymentLog:
             timestamp_ms=now_ms(),
             message=self.mask(message),
         )
-        js = getattr(self.nats, "js", None)
-        if js is None:
-            log.warning("NATS not connected; deployment log line dropped", extra={"execution_id": self.execution_id})
-            return
-        try:
-            await publish(js, entry)
-        except Exception as exc:  # noqa: BLE001 - a log line must never fail a deployment
-            log.warning("could not publish a deployment log line: %s", exc)
+        self._pending.append(entry)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name=f"deploylog-{self.execution_id}")
+
+    async def _drain(self) -> None:
+        while self._pending:
+            entry = self._pending.popleft()
+            js = getattr(self.nats, "js", None)
+            if js is None:
+                log.warning(
+                    "NATS not connected; deployment log line dropped", extra={"execution_id": self.execution_id}
+                )
+                continue
+            try:
+                await publish(js, entry)
+            except Exception as exc:  # noqa: BLE001 - a log line must never fail a deployment
+                log.warning("could not publish a deployment log line: %s", exc)
+
+    async def flush(self) -> None:
+        """Wait until every line written so far is published (or given up on)."""
+        while self._drainer is not None and not self._drainer.done():
+            await asyncio.shield(self._drainer)
 
     def sink(self, step: Step, service: ServiceSpec):  # type: ignore[no-untyped-def]
         """A LogSink (async callable taking a message) bound to one service and step."""

@@ -97,6 +97,12 @@ class Runner:
 
     async def _run(self, dep: Deployment, state: DesiredState) -> None:
         journal = DeploymentLog(self.nats, dep.execution_id, state, attempt=dep.attempts or 1)
+        try:
+            await self._stages(dep, state, journal)
+        finally:
+            await journal.flush()  # whatever ended the run, its lines go out
+
+    async def _stages(self, dep: Deployment, state: DesiredState, journal: DeploymentLog) -> None:
         targets = self._targets(dep, state)
         queued = [(s.id, s.kind, s.name, QUEUED[dep.action], s.stage_id) for s in targets]
         status = ONGOING[dep.action] if dep.action != "DEPLOY" else "DEPLOYING"
@@ -170,6 +176,7 @@ class Runner:
             f"{dep.action.lower()} finished: {final} "
             + ", ".join(f"{names.get(k, k)}={v}" for k, v in results.items()),
         )
+        await journal.flush()
         await self.store.finish(dep, final)
         if dep.tombstone_id is not None and final != "DELETED":
             # what a deleted tenant ran must not keep running: try again, later each time
@@ -334,6 +341,7 @@ class Runner:
         if svc.job is not None and not svc.job.on_start:
             # a lifecycle job runs on its events only: deploying it makes its image ready for them
             await journal.line("Deployed", f"{svc.name}: ready to run on its lifecycle events", svc)
+            await journal.flush()  # its lines before its state: whoever sees DEPLOYED finds them
             return await self._deployed(dep, svc, image, commit)
         await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYING", stage_id=svc.stage_id)
         await journal.line("Deploy", f"{svc.name}: deploying {image}", svc)
@@ -361,6 +369,7 @@ class Runner:
         note = "deployed" if applied.changed else "already running this version: nothing to change"
         urls = f" at {', '.join(applied.urls)}" if applied.urls else ""
         await journal.line("Deployed", f"{svc.name}: {note}{urls}", svc)
+        await journal.flush()  # its lines before its state: whoever sees DEPLOYED finds them
         return await self._deployed(dep, svc, image, commit)
 
     async def _schedule(
@@ -384,6 +393,7 @@ class Runner:
         await journal.line(
             "Deployed", f'{svc.name}: scheduled "{expression}" ({timezone}), next run at {rfc3339(next_run)}', svc
         )
+        await journal.flush()  # its lines before its state: whoever sees DEPLOYED finds them
         return await self._deployed(dep, svc, image, commit)
 
     async def _deployed(self, dep: Deployment, svc: ServiceSpec, image: str | None, commit: str | None) -> str:

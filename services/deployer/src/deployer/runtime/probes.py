@@ -100,7 +100,7 @@ async def wait_ready(
 
 
 QUICK_KINDS = {"http", "tcp"}  # cheap to repeat; an exec probe is a process in the instance each time
-QUICK_FIRST, QUICK_MAX = 0.05, 0.4  # seconds between quick probes, doubling
+QUICK_FIRST, QUICK_MAX = 0.05, 0.25  # seconds between quick probes, growing by a quarter
 
 
 async def _quick_probes(probe: ProbeSpec, target: ProbeTarget, client: httpx.AsyncClient) -> bool:
@@ -115,7 +115,7 @@ async def _quick_probes(probe: ProbeSpec, target: ProbeTarget, client: httpx.Asy
             return True
         if (reason := await target.alive()) is not None:
             raise ProbeFailed(f"{target.name} {reason}")
-        interval = min(interval * 2, QUICK_MAX)
+        interval = min(interval * 1.25, QUICK_MAX)
     await asyncio.sleep(max(0.0, end - time.monotonic()))
     return False
 
