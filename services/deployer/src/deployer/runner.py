@@ -69,9 +69,6 @@ class Runner:
         self._digests: dict[uuid.UUID, asyncio.Future[DesiredState]] = {}  # deployment → its sealed state
 
     async def run(self, dep: Deployment) -> None:
-        if dep.action == "DEPLOY" and dep.tombstone_id is None:
-            # the sealed digests of this configuration (what statuses compare later), read beside the rest
-            self._digests[dep.id] = asyncio.ensure_future(self.catalog.sealed_state(str(dep.environment_id)))
         try:
             await self._start(dep)
         finally:
@@ -93,6 +90,9 @@ class Runner:
                 return
             await self.store.finish(dep, FAILED[dep.action], error=f"could not read the environment: {exc.detail}")
             return
+        if dep.action == "DEPLOY" and dep.tombstone_id is None:
+            # the sealed digests of this configuration (what statuses compare later), read while the stages run
+            self._digests[dep.id] = asyncio.ensure_future(self.catalog.sealed_state(str(dep.environment_id)))
         await self._run(dep, state)
 
     async def _run(self, dep: Deployment, state: DesiredState) -> None:
