@@ -129,7 +129,9 @@ async def test_a_cluster_deploys_to_its_own_engine(engine, edge, second_engine) 
         assert gone is driver
         await gone.delete_environment(state.environment_id)  # type: ignore[union-attr]
         assert containers_of(second_engine, state.environment_id) == []
-        assert drivers.for_event({"cluster_id": "k", "engine": "kubernetes", "engine_host": None}) is None
+        kube = drivers.for_event({"cluster_id": "k", "engine": "kubernetes", "engine_host": None})
+        assert kube is not None and kube.engine == "kubernetes"  # connected through catalog at its first call
+        assert drivers.for_event({"cluster_id": "n", "engine": "nomad", "engine_host": None}) is None
         assert drivers.for_event({"service_id": "s"}) is drivers.default()  # an event from before clusters were named
     finally:
         await drivers.close()

@@ -18,20 +18,23 @@ from pydantic import BaseModel, Field
 ServiceKind = Literal["APPLICATION", "CONTAINER", "DATABASE", "JOB", "HELM"]
 
 
-class ClusterTarget(BaseModel):
-    id: str
-    engine: str  # docker | podman | kubernetes
-    engine_host: str | None = None  # Docker Engine API address (docker/podman clusters)
-    base_domain: str  # public hosts are <host_slug>.<base_domain>
-    kubeconfig: str | None = None  # decrypted, kubernetes clusters only
-
-
 class RegistryRef(BaseModel):
     id: str
     url: str
     kind: str
     username: str | None = None
     password: str | None = None  # decrypted; never log
+
+
+class ClusterTarget(BaseModel):
+    id: str
+    engine: str  # docker | podman | kubernetes
+    engine_host: str | None = None  # Docker Engine API address (docker/podman clusters)
+    base_domain: str  # public hosts are <host_slug>.<base_domain>
+    kubeconfig: str | None = None  # decrypted, kubernetes clusters only
+    # kubernetes clusters: where built images are pushed and what the nodes pull them from (the organization's
+    # default container registry)
+    registry: RegistryRef | None = None
 
 
 class GitSource(BaseModel):
@@ -186,6 +189,16 @@ def content_version(data: Any) -> str:
 
 
 PUBLIC_PROTOCOLS = {"HTTP", "GRPC"}
+
+
+def kubernetes_namespace(environment_id: str) -> str:
+    """The namespace an environment's services run in on a Kubernetes cluster."""
+    return f"slipway-{environment_id}"
+
+
+def kubernetes_service_host(internal_host: str, environment_id: str) -> str:
+    """The cluster DNS name of a service's Kubernetes Service (named after its internal host)."""
+    return f"{internal_host}.{kubernetes_namespace(environment_id)}.svc.cluster.local"
 
 
 def public_hosts(host_slug: str, ports: list[Port], base_domain: str) -> dict[int, str]:

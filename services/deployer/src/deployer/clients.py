@@ -79,6 +79,10 @@ class Catalog(Internal):
     async def scope(self, service_id: str) -> dict[str, Any]:
         return dict((await self.call("GET", f"/internal/scope/service/{service_id}")).json())
 
+    async def cluster_connection(self, cluster_id: str) -> dict[str, Any]:
+        """How a cluster is reached: {engine, engine_host, kubeconfig} (the kubeconfig decrypted)."""
+        return dict((await self.call("GET", f"/internal/cluster/{cluster_id}/connection")).json())
+
     async def environment_scope(self, environment_id: str) -> dict[str, Any]:
         return dict((await self.call("GET", f"/internal/scope/environment/{environment_id}")).json())
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployer.runtime.base import RuntimeDriver
 from deployer.settings import DeployerSettings
 from slipway.desired import DesiredState
+
+if TYPE_CHECKING:
+    from deployer.edge.caddy import CaddyEdge
 
 DOCKER_ENGINES = {"docker", "podman"}
 log = logging.getLogger("deployer.drivers")
@@ -20,6 +24,10 @@ class Drivers:
         self.settings = settings
         self.cache: dict[str, RuntimeDriver] = {}
         self._environments: dict[str, tuple[str, str, str | None]] = {}  # environment → its cluster's target
+        # a cluster's connection ({engine, engine_host, kubeconfig}) by id, from catalog (set at start-up): how a
+        # Kubernetes cluster is reached when no full desired state named its kubeconfig yet
+        self._closing: set[asyncio.Task[None]] = set()
+        self.connection: Callable[[str], Awaitable[dict[str, Any]]] | None = None
 
     async def for_environment(
         self, environment_id: str, scope: Callable[[str], Awaitable[dict[str, Any]]]
@@ -43,17 +51,20 @@ class Drivers:
         return self._docker(self.settings.docker_host)
 
     def for_state(self, state: DesiredState) -> RuntimeDriver:
-        return self.for_cluster(state.cluster.id, state.cluster.engine, state.cluster.engine_host)
+        c = state.cluster
+        return self.for_cluster(c.id, c.engine, c.engine_host, c.kubeconfig)
 
-    def for_cluster(self, cluster_id: str, engine: str, engine_host: str | None) -> RuntimeDriver:
+    def for_cluster(
+        self, cluster_id: str, engine: str, engine_host: str | None, kubeconfig: str | None = None
+    ) -> RuntimeDriver:
         """The driver of a cluster: a docker-engine cluster is reached at its own engine address (the
-        deployer's `DOCKER_HOST` only when the cluster names none)."""
+        deployer's `DOCKER_HOST` only when the cluster names none), a Kubernetes cluster through its kubeconfig
+        (a new one replaces the driver)."""
         if engine in DOCKER_ENGINES:
             return self._docker(engine_host or self.settings.docker_host)
-        raise RuntimeError(
-            f"cluster {cluster_id} runs on {engine!r}: only docker-engine clusters (Docker or Podman) can be "
-            "deployed to yet"
-        )
+        if engine == "kubernetes":
+            return self._kubernetes(cluster_id, kubeconfig)
+        raise RuntimeError(f"cluster {cluster_id} runs on {engine!r}: Slipway deploys to docker, podman or kubernetes")
 
     def for_event(self, payload: dict[str, object]) -> RuntimeDriver | None:
         """The driver of a deleted resource's cluster, from catalog's deletion event (older events name no
@@ -61,29 +72,64 @@ class Drivers:
         engine = payload.get("engine")
         if not isinstance(engine, str):
             return self.default()
-        if engine not in DOCKER_ENGINES:
+        if engine not in DOCKER_ENGINES and engine != "kubernetes":
             return None
         host = payload.get("engine_host")
         return self.for_cluster(str(payload.get("cluster_id")), engine, host if isinstance(host, str) else None)
 
+    def _edge(self) -> CaddyEdge:
+        from deployer.edge.caddy import AcmeIssuer, CaddyEdge
+
+        return CaddyEdge(
+            self.settings.edge_admin_url,
+            self.settings.edge_http_port,
+            self.settings.edge_https_port,
+            acme_public_domains=self.settings.edge_acme_public_domains,
+            acme_issuer=AcmeIssuer(
+                email=self.settings.edge_acme_email,
+                ca=self.settings.edge_acme_ca,
+                ca_root=self.settings.edge_acme_ca_root,
+                challenge_port=self.settings.edge_acme_challenge_port,
+            ),
+        )
+
+    def _kubernetes(self, cluster_id: str, kubeconfig: str | None) -> RuntimeDriver:
+        from deployer.runtime.kubernetes import KubernetesDriver
+
+        key = f"kubernetes:{cluster_id}"
+        found = self.cache.get(key)
+        if isinstance(found, KubernetesDriver) and (kubeconfig is None or kubeconfig == found.kubeconfig):
+            return found
+        if found is not None:  # a new kubeconfig: the old client closes in the background
+            self._closing.add(asyncio.create_task(found.close()))
+
+        async def load() -> str:
+            if self.connection is None:
+                raise RuntimeError(f"cluster {cluster_id}: no kubeconfig known yet")
+            text = (await self.connection(cluster_id)).get("kubeconfig")
+            if not isinstance(text, str):
+                raise RuntimeError(f"cluster {cluster_id} has no kubeconfig: upload one (PUT …/kubeconfig)")
+            return text
+
+        driver = KubernetesDriver(
+            kubeconfig,
+            self._edge(),
+            loader=load,
+            installation=self.settings.installation_id,
+            stop_timeout=self.settings.stop_timeout_seconds,
+            rollout_timeout=self.settings.rollout_timeout_seconds,
+            qps=self.settings.kubernetes_qps,
+            burst=self.settings.kubernetes_burst,
+        )
+        self.cache[key] = driver
+        return driver
+
     def _docker(self, host: str | None) -> RuntimeDriver:
         key = host or ""
         if key not in self.cache:
-            from deployer.edge.caddy import AcmeIssuer, CaddyEdge
             from deployer.runtime.docker import DockerEngineDriver
 
-            edge = CaddyEdge(
-                self.settings.edge_admin_url,
-                self.settings.edge_http_port,
-                self.settings.edge_https_port,
-                acme_public_domains=self.settings.edge_acme_public_domains,
-                acme_issuer=AcmeIssuer(
-                    email=self.settings.edge_acme_email,
-                    ca=self.settings.edge_acme_ca,
-                    ca_root=self.settings.edge_acme_ca_root,
-                    challenge_port=self.settings.edge_acme_challenge_port,
-                ),
-            )
+            edge = self._edge()
             self.cache[key] = DockerEngineDriver(
                 host,
                 edge,
@@ -105,6 +151,7 @@ class Drivers:
             log.warning("could not adopt running services: %s", exc)
 
     async def close(self) -> None:
+        await asyncio.gather(*self._closing, return_exceptions=True)
         for driver in self.cache.values():
             await driver.close()
         self.cache.clear()

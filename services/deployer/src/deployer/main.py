@@ -38,6 +38,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
         app.state.catalog = Catalog(app.state.http, settings.catalog_url, key)
         app.state.builder = Builder(app.state.http, settings.builder_url, key)
         app.state.drivers = drivers
+        drivers.connection = app.state.catalog.cluster_connection
         app.state.builds = BuildWatch(app.state.nats)
         await app.state.builds.start()
         runner = Runner(

@@ -49,6 +49,9 @@ class DeployerSettings(ServiceSettings):
     retain_replaced_seconds: float = 3600.0
     stop_timeout_seconds: int = 10
     rollout_timeout_seconds: float = 600.0
+    # Kubernetes clusters: the client's request rate limit (a token bucket: requests per second, burst)
+    kubernetes_qps: float = Field(default=20.0, gt=0)
+    kubernetes_burst: int = Field(default=40, ge=1)
     # live service logs: a tail stops this long after the last request (keep-alive) naming it
     tail_idle_seconds: float = 30.0
     # this installation's name on a shared engine: its containers carry `slipway.installation=<id>` and it

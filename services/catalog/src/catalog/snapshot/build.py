@@ -73,20 +73,37 @@ async def _git(
     )
 
 
+def registry_ref(registry: ContainerRegistry, keys: Keyring) -> RegistryRef:
+    creds = stored_config(registry, keys)
+    return RegistryRef(
+        id=str(registry.id),
+        url=registry.url,
+        kind=registry.kind,
+        username=creds.get("username") or creds.get("access_key_id"),
+        password=creds.get("password") or creds.get("secret_access_key"),
+    )
+
+
 async def _image(session: AsyncSession, image: dict[str, Any], keys: Keyring) -> ImageSource:
     registry = await session.get(ContainerRegistry, uuid.UUID(str(image["registry_id"])))
     if registry is None:
         ref = RegistryRef(id=str(image["registry_id"]), url="", kind="GENERIC_CR")
     else:
-        creds = stored_config(registry, keys)
-        ref = RegistryRef(
-            id=str(registry.id),
-            url=registry.url,
-            kind=registry.kind,
-            username=creds.get("username") or creds.get("access_key_id"),
-            password=creds.get("password") or creds.get("secret_access_key"),
-        )
+        ref = registry_ref(registry, keys)
     return ImageSource(registry=ref, image_name=image["image_name"], tag=image["tag"])
+
+
+async def cluster_registry(session: AsyncSession, cluster: Cluster, keys: Keyring) -> RegistryRef | None:
+    """Where a Kubernetes cluster's built images go: its organization's default container registry."""
+    if cluster.engine != "kubernetes":
+        return None
+    registry = await session.scalar(
+        select(ContainerRegistry)
+        .where(ContainerRegistry.organization_id == cluster.organization_id)
+        .order_by(ContainerRegistry.is_default.desc(), ContainerRegistry.created_at, ContainerRegistry.id)
+        .limit(1)
+    )
+    return registry_ref(registry, keys) if registry is not None else None
 
 
 def _schedule(config: dict[str, Any]) -> JobSchedule:
@@ -328,6 +345,7 @@ async def _desired_state(
             engine_host=cluster.engine_host,
             base_domain=cluster.base_domain,
             kubeconfig=kubeconfig,
+            registry=await cluster_registry(session, cluster, keys),
         ),
         stages=stages,
         services=specs,

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from catalog import tombstones
+from catalog.cluster import service as clusters
 from catalog.events.publish import emit_service
-from catalog.models import Environment, Project, Service
+from catalog.models import Cluster, Environment, Project, Service
 from catalog.settings import CatalogSettings
 from catalog.snapshot.build import desired_state
 from catalog.snapshot.sealed import SealedKeyring
@@ -59,6 +60,23 @@ async def get_service_sealed_state(service_id: uuid.UUID, session: SessionDep) -
     if svc is None:
         raise NotFound("service not found")
     return await _service_sealed_state(session, svc)
+
+
+@router.get("/internal/cluster/{cluster_id}/connection")
+async def get_cluster_connection(cluster_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
+    """How the deployer reaches a cluster's engine: its engine address, or its kubeconfig (decrypted)."""
+    cluster = await session.get(Cluster, cluster_id)
+    if cluster is None:
+        raise NotFound("cluster not found")
+    kubeconfig = None
+    if cluster.kubeconfig_encrypted is not None:
+        kubeconfig = clusters.kubeconfig(cluster, keyring_from(request.app.state.settings))
+    return {
+        "id": str(cluster.id),
+        "engine": cluster.engine,
+        "engine_host": cluster.engine_host,
+        "kubeconfig": kubeconfig,
+    }
 
 
 @router.get("/internal/tombstone/{tombstone_id}")

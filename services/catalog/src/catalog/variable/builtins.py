@@ -16,7 +16,7 @@ from urllib.parse import quote
 from catalog import hosts
 from catalog.models import Cluster, Environment, Service
 from catalog.variable.items import Item, ServiceRef
-from slipway.desired import Port, public_hosts
+from slipway.desired import Port, kubernetes_service_host, public_hosts
 
 ENVIRONMENT_KEYS = ("QOVERY_PROJECT_ID", "QOVERY_ENVIRONMENT_ID", "QOVERY_CLUSTER_ID")
 # Every suffix a service kind may get (which ones exist depends on its configuration).
@@ -148,6 +148,8 @@ def for_service(env: Environment, service: Service, cluster: Cluster | None, pas
                              service=service, secret=secret))  # fmt: skip
 
     internal = hosts.internal_host(service.kind, service.id)
+    if cluster is not None and cluster.engine == "kubernetes":  # the Service's cluster DNS name
+        internal = kubernetes_service_host(internal, str(env.id))
     if service.kind in ("APPLICATION", "CONTAINER"):
         add("HOST_INTERNAL", internal)
         add("HOST_EXTERNAL", _external_host(service, cluster))

@@ -1,0 +1,374 @@
+"""The Kubernetes runtime driver: an environment is a namespace, a service a Deployment behind a ClusterIP Service.
+
+Each apply renders the service's objects (manifests.py), and for each asks the API server what a server-side
+apply would make of it (`dryRun=All`): only an object that would change is written, so an unchanged redeploy
+writes nothing. The Deployment rolls with maxUnavailable 0; the rollout is followed to readiness (rollout.py).
+A failed or cancelled rollout puts the previous pod template and variables back (Kubernetes' own revision
+history), so the old pods, which never stopped, keep serving; a first deploy that fails leaves nothing.
+Public traffic reaches the Service's ClusterIP through Slipway's edge (the embedded cluster has no ingress
+controller; its Service network is routed on the host), the routes kept in an annotation for adoption.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from deployer.edge.caddy import CaddyEdge, Route
+from deployer.images import image_ref
+from deployer.runtime import spec as S
+from deployer.runtime.base import Applied, ImageTarget, LogSink, RolloutFailed, ServiceStatus
+from deployer.runtime.kubernetes import manifests as M
+from deployer.runtime.kubernetes.api import KubeApi, KubeError, kind_of
+from deployer.runtime.kubernetes.live import LiveState
+from deployer.runtime.kubernetes.rollout import REPLICASETS, REVISION, wait_rolled_out
+from slipway.desired import DesiredState, RegistryRef, ServiceSpec, kubernetes_namespace
+
+log = logging.getLogger("deployer.runtime.kubernetes")
+
+NAMESPACES = kind_of("v1", "Namespace")
+SECRETS = kind_of("v1", "Secret")
+SERVICES = kind_of("v1", "Service")
+DEPLOYMENTS = kind_of("apps/v1", "Deployment")
+SUPPORTED = ("APPLICATION", "CONTAINER")
+
+
+def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in ("managedFields", "resourceVersion")}
+    return {**obj, "metadata": meta}
+
+
+class KubernetesDriver(LiveState):
+    """RuntimeDriver for Kubernetes clusters (APPLICATION and CONTAINER services)."""
+
+    engine = "kubernetes"
+    schedules_cron = False  # jobs are refused on this engine (see `apply`); the deployer's scheduler never fires
+
+    def __init__(
+        self,
+        kubeconfig: str | None,
+        edge: CaddyEdge | None,
+        *,
+        loader: Callable[[], Awaitable[str]] | None = None,
+        installation: str = "default",
+        stop_timeout: int = 10,
+        rollout_timeout: float = 600.0,
+        qps: float = 20.0,
+        burst: int = 40,
+    ) -> None:
+        self.api = KubeApi(kubeconfig, loader=loader, qps=qps, burst=burst)
+        self.edge = edge
+        self.installation = installation
+        self.stop_timeout = stop_timeout
+        self.rollout_timeout = rollout_timeout
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._versions: M.Versions | None = None
+
+    @property
+    def kubeconfig(self) -> str | None:
+        return self.api.kubeconfig
+
+    def image_target(self, state: DesiredState, service: ServiceSpec) -> ImageTarget:
+        """Built images are pushed to the cluster's registry (the organization's default one), which the nodes
+        pull from with its credentials."""
+        registry = state.cluster.registry
+        if registry is None:
+            raise RolloutFailed(
+                "this Kubernetes cluster has no container registry to push built images to: add one to the "
+                "organization (its default container registry is used)"
+            )
+        return ImageTarget(f"localhost/slipway/{service.id}", registry, registry)
+
+    async def versions(self) -> M.Versions:
+        if self._versions is None:
+            self._versions = M.Versions(
+                autoscaling=await self.api.preferred("autoscaling", ("v2", "v2beta2", "v1")),
+                batch_cron=await self.api.preferred("batch", ("v1", "v1beta1")),
+                policy=await self.api.preferred("policy", ("v1", "v1beta1")),
+            )
+        return self._versions
+
+    def _lock(self, service_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(service_id, asyncio.Lock())
+
+    # -- writing -----------------------------------------------------------------------------------
+    async def sync(self, obj: dict[str, Any]) -> bool:
+        """Server-side apply `obj` only when it would change what the cluster holds; True when written."""
+        meta = obj["metadata"]
+        kind = kind_of(obj["apiVersion"], obj["kind"])
+        current = await self.api.get(kind, meta.get("namespace"), meta["name"])
+        if current is not None:
+            would = await self.api.apply(obj, dry_run=True)
+            if _comparable(would) == _comparable(current):
+                return False
+        await self.api.apply(obj)
+        return True
+
+    async def _ensure_namespace(self, state: DesiredState) -> bool:
+        written = await self.sync(M.namespace(state, self.installation))
+        if written:  # pods are admitted once the namespace's default service account exists
+            for _ in range(100):
+                if await self.api.get(kind_of("v1", "ServiceAccount"), M.namespace_of(state), "default"):
+                    break
+                await asyncio.sleep(0.1)
+        return written
+
+    def _pull_registries(self, state: DesiredState, service: ServiceSpec) -> list[RegistryRef]:
+        found = [r for r in (state.cluster.registry, service.image.registry if service.image else None) if r]
+        return found
+
+    async def apply(
+        self, state: DesiredState, service: ServiceSpec, image: str | None, deployment_id: str, log: LogSink
+    ) -> Applied:
+        if service.kind not in SUPPORTED:
+            raise RolloutFailed(
+                f"{service.name}: {service.kind.lower()} services cannot run on Kubernetes clusters yet — deploy "
+                "this environment on a docker-engine cluster"
+            )
+        image = image or image_ref(service)
+        if image is None:
+            raise RolloutFailed(f"{service.name}: no image to run")
+        if service.volumes:
+            raise RolloutFailed(f"{service.name}: services with volumes cannot run on Kubernetes clusters yet")
+        async with self._lock(service.id):
+            return await self._apply(state, service, image, log)
+
+    async def _apply(self, state: DesiredState, service: ServiceSpec, image: str, sink: LogSink) -> Applied:
+        ns, name = M.namespace_of(state), M.workload_name(service)
+        versions = await self.versions()
+        written = await self._ensure_namespace(state)
+        pull = M.pull_secret(state, self._pull_registries(state, service), self.installation)
+        if pull is not None:
+            written = await self.sync(pull) or written
+        previous = await self.api.get(DEPLOYMENTS, ns, name)
+        old_env = await self.api.get(SECRETS, ns, f"{name}-env") if previous is not None else None
+        replicas = M.replicas_of(service)
+        deployment = M.deployment(
+            state, service, image, self.installation, [M.PULL_SECRET] if pull else [], self.stop_timeout, replicas
+        )
+        try:
+            env_written = await self.sync(M.env_secret(state, service, self.installation))
+            files = M.files_secret(state, service, self.installation)
+            if files is not None:
+                env_written = await self.sync(files) or env_written
+            rolled = await self.sync(deployment)
+            if rolled:
+                await sink(f"{service.name}: rolling out {image} ({replicas or 'autoscaled'} instance(s))")
+                deadline = min(self.rollout_timeout, float(M.progress_deadline(service)))
+                await wait_rolled_out(self.api, ns, name, service, deadline, sink)
+            written = rolled or env_written or written
+        except BaseException as exc:
+            reason = str(exc) or type(exc).__name__
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._roll_back(state, service, previous, old_env, sink, reason))
+            raise
+        for extra in (
+            M.service_object(state, service, self.installation),
+            M.disruption_budget(state, service, self.installation, versions),
+            M.autoscaler(state, service, self.installation, versions),
+        ):
+            if extra is not None:
+                written = await self.sync(extra) or written
+        await self._prune_extras(state, service, versions)
+        routes = S.public_routes(state, service)
+        await self._route(ns, service, routes)
+        if not written:
+            await sink(f"{service.name}: the cluster already runs this version")
+        return Applied(written, [name], self._urls(routes))
+
+    async def _prune_extras(self, state: DesiredState, service: ServiceSpec, versions: M.Versions) -> None:
+        """Drop the autoscaler, budget or Service a previous version had and this one no longer needs."""
+        ns, name = M.namespace_of(state), M.workload_name(service)
+        wanted = {
+            "HorizontalPodAutoscaler": (
+                versions.autoscaling,
+                M.autoscaler(state, service, self.installation, versions),
+            ),
+            "PodDisruptionBudget": (versions.policy, M.disruption_budget(state, service, self.installation, versions)),
+            "Service": ("v1", M.service_object(state, service, self.installation)),
+        }
+        for kind_name, (api_version, obj) in wanted.items():
+            if obj is None:
+                kind = kind_of(api_version, kind_name)
+                if await self.api.get(kind, ns, name) is not None:
+                    await self.api.delete(kind, ns, name)
+
+    async def _roll_back(
+        self,
+        state: DesiredState,
+        service: ServiceSpec,
+        previous: dict[str, Any] | None,
+        old_env: dict[str, Any] | None,
+        sink: LogSink,
+        reason: str,
+    ) -> None:
+        ns, name = M.namespace_of(state), M.workload_name(service)
+        if previous is None:  # a first deploy: nothing served before, nothing of it remains
+            await sink(f"{service.name}: removing the failed first version")
+            await self._delete_service(ns, service.id)
+            return
+        revision = previous["metadata"].get("annotations", {}).get(REVISION)
+        await sink(f"{service.name}: rolling back to revision {revision} (the previous version keeps serving)")
+        if old_env is not None:
+            restored = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": old_env["metadata"]["name"],
+                    "namespace": ns,
+                    "labels": old_env["metadata"].get("labels", {}),
+                    "annotations": old_env["metadata"].get("annotations", {}),
+                },
+                "type": old_env.get("type", "Opaque"),
+                "data": old_env.get("data", {}),
+            }
+            await self.api.apply(restored)
+        template = previous["spec"]["template"]
+        template["metadata"].get("labels", {}).pop("pod-template-hash", None)
+        back = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "labels": previous["metadata"].get("labels", {}),
+                "annotations": {
+                    k: v for k, v in previous["metadata"].get("annotations", {}).items() if k.startswith(M.L)
+                },
+            },
+            "spec": {
+                k: previous["spec"][k]
+                for k in ("selector", "strategy", "revisionHistoryLimit", "progressDeadlineSeconds", "replicas")
+                if k in previous["spec"]
+            }
+            | {"template": template},
+        }
+        await self.api.apply(back)
+        try:
+            await wait_rolled_out(self.api, ns, name, service, float(M.progress_deadline(service)), sink)
+        except RolloutFailed as exc:
+            await sink(f"{service.name}: the previous version did not come back either: {exc}")
+
+    # -- the edge ----------------------------------------------------------------------------------
+    async def _route(self, namespace: str, service: ServiceSpec, routes: list[S.PublicRoute]) -> None:
+        if self.edge is None:
+            return
+        if not routes:
+            await self.edge.remove_service(service.id)
+            return
+        found = await self.api.get(SERVICES, namespace, service.internal_host)
+        ip = (found or {}).get("spec", {}).get("clusterIP")
+        if not ip or ip == "None":
+            raise RolloutFailed(f"{service.name}: its Service has no cluster IP to route public traffic to")
+        await self.edge.set_service_routes(service.id, [Route(r.host, f"{ip}:{r.port}", r.path_prefix) for r in routes])
+
+    def _urls(self, routes: list[S.PublicRoute]) -> list[str]:
+        if self.edge is None:
+            return []
+        return [self.edge.url(r.host) + (r.path_prefix or "") for r in routes]
+
+    async def adopt(self, environment_id: str | None = None, prune: bool = False) -> object:
+        """Route again the public Services that run (their routes are in an annotation)."""
+        if self.edge is None:
+            return []
+        selector = f"{M.L_MANAGED}={M.MANAGED_BY},{M.L_INSTALLATION}={self.installation}"
+        namespace = kubernetes_namespace(environment_id) if environment_id else None
+        found = await self.api.list(SERVICES, namespace, selector)
+        routed: dict[str, list[Route]] = {}
+        for svc in found["items"]:
+            service_id = svc["metadata"]["labels"].get(M.L_SERVICE)
+            ip = svc.get("spec", {}).get("clusterIP")
+            routes = S.decode_routes(svc["metadata"].get("annotations", {}).get(M.A_ROUTES))
+            if service_id and ip and routes:
+                routed[service_id] = [Route(r.host, f"{ip}:{r.port}", r.path_prefix) for r in routes]
+        await self.edge.ensure(routed, prune=False)
+        return list(routed)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def stop(self, state: DesiredState, service: ServiceSpec, log: LogSink) -> None:
+        ns, name = M.namespace_of(state), M.workload_name(service)
+        async with self._lock(service.id):
+            autoscaler = kind_of((await self.versions()).autoscaling, "HorizontalPodAutoscaler")
+            if await self.api.get(autoscaler, ns, name) is not None:
+                await self.api.delete(autoscaler, ns, name)  # it would scale the Deployment up again
+            if await self.api.get(DEPLOYMENTS, ns, name) is None:
+                await log(f"{service.name}: nothing runs")
+                return
+            await self.api.patch(kind_of("apps/v1", "Deployment"), ns, f"{name}/scale", {"spec": {"replicas": 0}})
+            await log(f"{service.name}: scaled to 0")
+            for _ in range(int(self.stop_timeout * 10) + 300):
+                pods = await self.api.list(kind_of("v1", "Pod"), ns, f"{M.L_SERVICE}={service.id}")
+                if not pods["items"]:
+                    break
+                await asyncio.sleep(0.2)
+            if self.edge is not None:
+                await self.edge.remove_service(service.id)
+
+    async def restart(self, state: DesiredState, service: ServiceSpec, log: LogSink) -> None:
+        ns, name = M.namespace_of(state), M.workload_name(service)
+        async with self._lock(service.id):
+            found = await self.api.get(DEPLOYMENTS, ns, name)
+            if found is None:
+                raise RolloutFailed(f"{service.name}: not deployed on this cluster")
+            stamp = hashlib.sha256(f"{name}{asyncio.get_running_loop().time()}".encode()).hexdigest()[:12]
+            patch = {"spec": {"template": {"metadata": {"annotations": {M.L + "restarted": stamp}}}}}
+            await self.api.patch(DEPLOYMENTS, ns, name, patch)
+            await log(f"{service.name}: restarting its pods one at a time")
+            await wait_rolled_out(self.api, ns, name, service, float(M.progress_deadline(service)), log)
+
+    async def _delete_service(self, namespace: str, service_id: str) -> None:
+        selector = f"{M.L_SERVICE}={service_id}"
+        versions = await self.versions()
+        kinds = (
+            kind_of(versions.autoscaling, "HorizontalPodAutoscaler"),
+            kind_of(versions.policy, "PodDisruptionBudget"),
+            DEPLOYMENTS,
+            SECRETS,
+        )
+        for kind in kinds:
+            await self.api.delete_collection(kind, namespace, selector)
+        for svc in (await self.api.list(SERVICES, namespace, selector))["items"]:  # no collection delete
+            await self.api.delete(SERVICES, namespace, svc["metadata"]["name"])
+        await self.api.delete_collection(REPLICASETS, namespace, selector)
+
+    async def delete(self, environment_id: str, service_id: str, log: LogSink) -> None:
+        ns = kubernetes_namespace(environment_id)
+        async with self._lock(service_id):
+            if self.edge is not None:
+                await self.edge.remove_service(service_id)
+            if await self.api.get(NAMESPACES, None, ns) is None:
+                return
+            await self._delete_service(ns, service_id)
+            left = await self.api.list(DEPLOYMENTS, ns, f"{M.L_MANAGED}={M.MANAGED_BY}")
+            if not left["items"]:
+                await self.delete_environment(environment_id)
+            await log("removed from the cluster")
+
+    async def delete_environment(self, environment_id: str) -> None:
+        ns = kubernetes_namespace(environment_id)
+        found = await self.api.get(NAMESPACES, None, ns)
+        if found is None:
+            return
+        if self.edge is not None:
+            for svc in (await self.api.list(SERVICES, ns, f"{M.L_MANAGED}={M.MANAGED_BY}"))["items"]:
+                service_id = svc["metadata"].get("labels", {}).get(M.L_SERVICE)
+                if service_id:
+                    await self.edge.remove_service(service_id)
+        try:
+            await self.api.delete(NAMESPACES, None, ns)
+        except KubeError as exc:
+            if exc.status != 409:  # already terminating
+                raise
+
+    async def status(self, environment_id: str) -> list[ServiceStatus]:
+        return await self.live_status(kubernetes_namespace(environment_id))
+
+    async def close(self) -> None:
+        await self.api.close()
+        if self.edge is not None:
+            with contextlib.suppress(Exception):
+                await self.edge.aclose()

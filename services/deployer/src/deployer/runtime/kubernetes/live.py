@@ -1,0 +1,180 @@
+"""Live state on Kubernetes: service statuses from the namespace's pods, and service logs from each pod's log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from deployer.runtime.base import InstanceStatus, LogLine, ServiceStatus
+from deployer.runtime.kubernetes import manifests as M
+from deployer.runtime.kubernetes.api import KubeApi, KubeError, kind_of
+
+log = logging.getLogger("deployer.runtime.kubernetes")
+PODS = kind_of("v1", "Pod")
+DEPLOYMENTS = kind_of("apps/v1", "Deployment")
+POD_SCAN_SECONDS = 2.0  # how often a followed service's pod list is read for new pods
+
+
+def _ms(stamp: str | None) -> int | None:
+    if not stamp:
+        return None
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def pod_state(pod: dict[str, Any]) -> tuple[str, str | None, int, int | None]:
+    """(ServiceStateDto, reason, restarts, started at ms) of one pod."""
+    status = pod.get("status", {})
+    containers = status.get("containerStatuses") or []
+    restarts = sum(int(c.get("restartCount", 0)) for c in containers)
+    started = _ms(status.get("startTime"))
+    if pod["metadata"].get("deletionTimestamp"):
+        return "STOPPING", "Terminating", restarts, started
+    phase = status.get("phase")
+    if phase == "Succeeded":
+        return "COMPLETED", None, restarts, started
+    if phase == "Failed":
+        return "ERROR", status.get("reason") or "Failed", restarts, started
+    for c in containers:
+        waiting = (c.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason") in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"):
+            return "ERROR", waiting["reason"], restarts, started
+    if phase == "Running" and containers and all(c.get("ready") for c in containers):
+        return "RUNNING", None, restarts, started
+    return "STARTING", None, restarts, started
+
+
+def service_state(states: list[str], wanted: int) -> str:
+    if not states:
+        return "STOPPED" if wanted == 0 else "STARTING"
+    if "ERROR" in states:
+        return "ERROR"
+    if all(s == "RUNNING" for s in states):
+        return "RUNNING"
+    if all(s in ("STOPPING", "STOPPED") for s in states):
+        return "STOPPING"
+    return "STARTING"
+
+
+class LiveState:
+    api: KubeApi
+
+    async def live_status(self, namespace: str) -> list[ServiceStatus]:
+        """One status per Deployment of the namespace, with its pods as instances (two list calls)."""
+        selector = f"{M.L_MANAGED}={M.MANAGED_BY}"
+        try:
+            deployments = await self.api.list(DEPLOYMENTS, namespace, selector)
+            pods = await self.api.list(PODS, namespace, selector)
+        except KubeError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        for pod in pods["items"]:
+            service_id = pod["metadata"].get("labels", {}).get(M.L_SERVICE)
+            if service_id:
+                by_service.setdefault(service_id, []).append(pod)
+        out = []
+        for deployment in deployments["items"]:
+            service_id = deployment["metadata"].get("labels", {}).get(M.L_SERVICE)
+            if not service_id:
+                continue
+            instances = []
+            for pod in sorted(by_service.get(service_id, []), key=lambda p: p["metadata"]["name"]):
+                state, reason, restarts, started = pod_state(pod)
+                instances.append(InstanceStatus(pod["metadata"]["name"], state, restarts, started, None, reason))
+            wanted = int(deployment.get("spec", {}).get("replicas", 1))
+            out.append(ServiceStatus(service_id, service_state([i.state for i in instances], wanted), instances))
+        return out
+
+    async def follow_logs(
+        self, environment_id: str, service_id: str, since_ms: int | None = None, follow: bool = True
+    ) -> AsyncIterator[LogLine]:
+        """Every pod's output from `since_ms`; following, new pods join as they appear (one stream per pod,
+        resumed after the last line seen when the API server ends it while the pod lives)."""
+        namespace = M.kubernetes_namespace(environment_id)
+        queue: asyncio.Queue[LogLine | None] = asyncio.Queue(maxsize=10_000)
+        followed: dict[str, asyncio.Task[None]] = {}
+
+        async def one(pod: str) -> None:
+            last_ms, at_last = since_ms, set[str]()  # resumes skip what was already sent (sinceTime is in seconds)
+            while True:
+                query: dict[str, Any] = {"container": "app", "timestamps": "true", "follow": str(follow).lower()}
+                if last_ms is not None:
+                    query["sinceTime"] = _rfc3339(last_ms)
+                try:
+                    async for raw in self.api.stream(f"{PODS.path(namespace, pod)}/log", query):
+                        line = _log_line(service_id, pod, raw)
+                        if line is None or (last_ms is not None and line.timestamp_ms < last_ms):
+                            continue
+                        if line.timestamp_ms == last_ms and line.message in at_last:
+                            continue
+                        if line.timestamp_ms != last_ms:
+                            last_ms, at_last = line.timestamp_ms, set()
+                        at_last.add(line.message)
+                        await queue.put(line)
+                except KubeError as exc:
+                    if exc.status == 404 or (exc.status == 400 and not follow):  # gone, or never started
+                        return
+                    log.debug("log stream of %s: %s", pod, exc)
+                if not follow:
+                    return
+                await asyncio.sleep(1.0)
+                if await self.api.get(PODS, namespace, pod) is None:
+                    return
+
+        async def scan() -> None:
+            try:
+                while True:
+                    pods = await self.api.list(PODS, namespace, f"{M.L_SERVICE}={service_id}")
+                    for pod in pods["items"]:
+                        name = pod["metadata"]["name"]
+                        if name not in followed:
+                            followed[name] = asyncio.create_task(one(name))
+                    if not follow:
+                        await asyncio.gather(*followed.values(), return_exceptions=True)
+                        return
+                    await asyncio.sleep(POD_SCAN_SECONDS)
+            finally:
+                await queue.put(None)
+
+        scanner = asyncio.create_task(scan())
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                yield item
+        finally:
+            scanner.cancel()
+            for task in followed.values():
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(scanner, *followed.values(), return_exceptions=True)
+
+
+def _rfc3339(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(stamp: str) -> int | None:
+    """Epoch ms of a log line's RFC 3339 timestamp (nanoseconds allowed)."""
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    try:
+        seconds = datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+    digits = "".join(c for c in fraction if c.isdigit())[:3].ljust(3, "0")
+    return int(seconds) * 1000 + int(digits)
+
+
+def _log_line(service_id: str, pod: str, raw: bytes) -> LogLine | None:
+    text = raw.decode(errors="replace").rstrip("\n")
+    stamp, _, message = text.partition(" ")
+    ms = parse_stamp(stamp)
+    if ms is None:
+        return None
+    return LogLine(service_id, pod, "app", None, "stdout", ms, message)

@@ -1,0 +1,144 @@
+"""Following a Deployment's rollout to readiness, and naming why it failed (with a hint for each cause)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from deployer.runtime.base import LogSink, RolloutFailed
+from deployer.runtime.kubernetes.api import KubeApi, kind_of
+from slipway.desired import ServiceSpec
+
+DEPLOYMENTS = kind_of("apps/v1", "Deployment")
+REPLICASETS = kind_of("apps/v1", "ReplicaSet")
+PODS = kind_of("v1", "Pod")
+REVISION = "deployment.kubernetes.io/revision"
+
+HINTS = {
+    "ImagePullBackOff": "the image cannot be pulled: check its name and tag, and the registry's credentials",
+    "ErrImagePull": "the image cannot be pulled: check its name and tag, and the registry's credentials",
+    "InvalidImageName": "the image name is not valid",
+    "CrashLoopBackOff": "the container keeps exiting: its last output is above",
+    "CreateContainerConfigError": "the container's configuration is invalid (a missing Secret or variable?)",
+    "OOMKilled": "the container ran out of memory: raise the service's memory",
+    "Unschedulable": "no node can run the pod: lower the CPU or memory it asks for, or add capacity",
+    "Readiness": "the readiness probe never succeeded: check its port and path, and that the app listens on it",
+}
+
+
+@dataclass
+class Progress:
+    ready: bool
+    message: str = ""
+
+
+def rollout_progress(deployment: dict[str, Any]) -> Progress:
+    """Ready once the controller saw this generation and every replica is updated and available."""
+    meta, spec, status = deployment["metadata"], deployment.get("spec", {}), deployment.get("status", {})
+    want = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
+        return Progress(False, "waiting for the controller")
+    for condition in status.get("conditions", []):
+        if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+            raise RolloutFailed(f"the rollout made no progress in {spec.get('progressDeadlineSeconds')} s")
+    updated, available = int(status.get("updatedReplicas", 0)), int(status.get("availableReplicas", 0))
+    total = int(status.get("replicas", 0))
+    ready = updated >= want and available >= want and total <= want
+    return Progress(ready, f"{updated}/{want} updated, {available} available, {total - updated} old")
+
+
+def pod_problem(pod: dict[str, Any], readiness_budget: float, now: float) -> tuple[str, str] | None:
+    """(cause, detail) when a new pod can no longer become ready by itself."""
+    status = pod.get("status", {})
+    for condition in status.get("conditions", []):
+        if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
+            return "Unschedulable", str(condition.get("message") or "")
+    for c in status.get("containerStatuses", []):
+        waiting = (c.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError"):
+            return reason, str(waiting.get("message") or "")
+        last = (c.get("lastState") or {}).get("terminated") or {}
+        if last.get("reason") == "OOMKilled":
+            return "OOMKilled", f"exit code {last.get('exitCode')}"
+        if reason == "CrashLoopBackOff" or (last and int(c.get("restartCount", 0)) >= 2):
+            return "CrashLoopBackOff", f"exit code {last.get('exitCode')}, {c.get('restartCount')} restarts"
+        running = (c.get("state") or {}).get("running")
+        if running and not c.get("ready") and readiness_budget > 0:
+            started = _epoch(running.get("startedAt"))
+            if started is not None and now - started > readiness_budget:
+                return "Readiness", f"not ready {now - started:.0f} s after it started"
+    return None
+
+
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def readiness_budget(service: ServiceSpec) -> float:
+    p = service.readiness_probe
+    if p is None:
+        return 0.0
+    return p.initial_delay_seconds + p.period_seconds * (p.failure_threshold + 1) + p.timeout_seconds
+
+
+async def new_pods(api: KubeApi, namespace: str, deployment: dict[str, Any], service_id: str) -> list[dict[str, Any]]:
+    """The pods of the Deployment's current revision."""
+    revision = deployment["metadata"].get("annotations", {}).get(REVISION)
+    sets = await api.list(REPLICASETS, namespace, f"slipway.dev/service-id={service_id}")
+    current = [rs for rs in sets["items"] if rs["metadata"].get("annotations", {}).get(REVISION) == revision]
+    if not current:
+        return []
+    template_hash = current[0]["metadata"].get("labels", {}).get("pod-template-hash")
+    pods = await api.list(PODS, namespace, f"slipway.dev/service-id={service_id},pod-template-hash={template_hash}")
+    return list(pods["items"])
+
+
+async def last_output(api: KubeApi, namespace: str, pod: str, previous: bool) -> str:
+    path = f"{PODS.path(namespace, pod)}/log"
+    query = {"tailLines": "20", "container": "app", "previous": "true" if previous else "false"}
+    try:
+        lines = [line async for line in api.stream(path, query, timeout=10)]
+    except Exception:  # noqa: BLE001 - the output is a hint only
+        return ""
+    return b"".join(lines).decode(errors="replace").strip()
+
+
+async def wait_rolled_out(
+    api: KubeApi, namespace: str, name: str, service: ServiceSpec, deadline_s: float, log: LogSink
+) -> None:
+    """Until the Deployment is rolled out; RolloutFailed naming the cause (and a hint) otherwise."""
+    started = time.monotonic()
+    said = ""
+    budget = readiness_budget(service)
+    delay = 0.1
+    while True:
+        found = await api.get(DEPLOYMENTS, namespace, name)
+        if found is None:
+            raise RolloutFailed(f"{service.name}: the Deployment disappeared during the rollout")
+        progress = rollout_progress(found)
+        if progress.ready:
+            return
+        if progress.message != said:
+            await log(f"{service.name}: {progress.message}")
+            said = progress.message
+        for pod in await new_pods(api, namespace, found, service.id):
+            problem = pod_problem(pod, budget, time.time())
+            if problem is not None:
+                cause, detail = problem
+                text = f"{cause}: {detail}".rstrip(": ")
+                if cause in ("CrashLoopBackOff", "OOMKilled"):
+                    output = await last_output(api, namespace, pod["metadata"]["name"], previous=True)
+                    if output:
+                        await log(f"{service.name}: last output of {pod['metadata']['name']}:\n{output}")
+                raise RolloutFailed(f"{text} — {HINTS[cause]}")
+        if time.monotonic() - started > deadline_s:
+            raise RolloutFailed(f"{service.name}: not rolled out after {deadline_s:.0f} s ({progress.message})")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 1.0)

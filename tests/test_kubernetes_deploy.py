@@ -1,0 +1,212 @@
+"""Git → build → push → deploy on the embedded Kubernetes cluster, through the public API: the public URL answers,
+an unchanged redeploy writes nothing, a variable change rolls with no failed request, a broken version rolls
+back with the old pods serving, stop and uninstall leave nothing behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from slipway_stack.kube.testing import KubeCluster
+from slipway_stack.testing import RunningStack
+from tests.test_deploy_e2e import BROKEN, DOCKERFILE, Repo, World, until
+
+pytestmark = pytest.mark.stack
+
+
+class KubeWorld(World):
+    """An application on the `local-kubernetes` cluster, in the organization it is registered in."""
+
+    def __init__(self, stack: RunningStack, repo: Repo, cluster: KubeCluster) -> None:
+        super().__init__(stack, repo)
+        self.cluster = cluster
+
+    def setup(self) -> None:
+        orgs = self.ok(self.api.get("/organization"))["results"]
+        for org in orgs:
+            clusters = self.ok(self.api.get(f"/organization/{org['id']}/cluster"))["results"]
+            found = [c for c in clusters if c["name"] == "local-kubernetes"]
+            if found:
+                self.org, self.cluster_id = org["id"], found[0]["id"]
+                break
+        else:
+            raise AssertionError("local-kubernetes is not registered")
+        project = self.ok(self.api.post(f"/organization/{self.org}/project", json={"name": f"k8s-{time.time_ns()}"}))
+        body = {"name": "dev", "cluster": self.cluster_id}
+        self.env = self.ok(self.api.post(f"/project/{project['id']}/environment", json=body), 201)
+        assert self.env["cluster_id"] == self.cluster_id
+        self.first = self.repo.commit(DOCKERFILE, "v1")
+        app = {
+            "name": "web",
+            "git_repository": {"url": self.repo.url, "branch": "main", "root_path": "/", "provider": "GITLAB"},
+            "build_mode": "DOCKER",
+            "dockerfile_path": "Dockerfile",
+            "cpu": 250,
+            "memory": 128,
+            "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
+            "healthchecks": {
+                "readiness_probe": {
+                    "type": {"http": {"path": "/", "port": 8080}},
+                    "initial_delay_seconds": 0,
+                    "period_seconds": 1,
+                    "timeout_seconds": 1,
+                    "failure_threshold": 5,
+                },
+            },
+        }
+        self.app = self.ok(self.api.post(f"/environment/{self.env['id']}/application", json=app), 201)
+        variable = {
+            "key": "GREETING",
+            "value": "hello",
+            "is_secret": False,
+            "variable_scope": "APPLICATION",
+            "variable_parent_id": self.app["id"],
+        }
+        self.ok(self.api.post("/variable", json=variable), 201)
+
+    @property
+    def namespace(self) -> str:
+        return f"slipway-{self.env['id']}"
+
+    def kube(self, path: str) -> dict[str, Any] | None:
+        with self.cluster.client() as api:
+            r = api.get(path)
+        if r.status_code == 404:
+            return None
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def objects(self) -> dict[str, str]:
+        """name → resourceVersion of the application's objects (Deployment, Service, Secret)."""
+        selector = f"slipway.dev/service-id={self.app['id']}"
+        out = {}
+        for kind, path in (("deployment", "/apis/apps/v1"), ("service", "/api/v1"), ("secret", "/api/v1")):
+            found = self.kube(f"{path}/namespaces/{self.namespace}/{kind}s?labelSelector={selector}") or {"items": []}
+            for item in found["items"]:
+                out[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        return out
+
+    def pods(self) -> list[dict[str, Any]]:
+        found = self.kube(
+            f"/api/v1/namespaces/{self.namespace}/pods?labelSelector=slipway.dev/service-id={self.app['id']}"
+        )
+        return list((found or {"items": []})["items"])
+
+    def deployment_log(self, execution_id: str) -> str:
+        lines = self.api.get(f"/environment/{self.env['id']}/logs", params={"version": execution_id})
+        return "\n".join(x["message"]["safe_message"] for x in (lines.json() if lines.status_code == 200 else []))
+
+
+@pytest.fixture(scope="module")
+def world(
+    stack: RunningStack, kubernetes: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeWorld]:
+    w = KubeWorld(stack, Repo(tmp_path_factory.mktemp("repo")), kubernetes)
+    w.setup()
+    yield w
+    w.api.post(f"/environment/{w.env['id']}/uninstall", json={})
+
+
+def test_git_to_url_on_kubernetes(world: KubeWorld, kubernetes: KubeCluster) -> None:
+    queued = world.deploy(world.first)
+    status = world.wait_terminal(queued["execution_id"], timeout=300)
+    assert status == "DEPLOYED", world.deployment_log(queued["execution_id"])[-3000:]
+    page = world.get()
+    assert page.status_code == 200 and page.text.strip() == "v1"
+    assert world.get("/greeting.txt").text.strip() == "hello"
+    namespace = world.kube(f"/api/v1/namespaces/{world.namespace}")
+    assert namespace is not None
+    labels = namespace["metadata"]["labels"]
+    assert (
+        labels["slipway.dev/organization-id"] == world.org and labels["slipway.dev/environment-id"] == world.env["id"]
+    )
+    pods = world.pods()
+    assert len(pods) == 1 and pods[0]["status"]["phase"] == "Running"
+    image = pods[0]["spec"]["containers"][0]["image"]
+    registry = f"127.0.0.1:{world.stack.ports['registry']}"  # the organization's default registry
+    assert image.startswith(f"{registry}/slipway/{world.app['id']}:"), image  # pushed there, pulled by the node
+    probe = pods[0]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"]["port"] == 8080 and probe["periodSeconds"] == 1
+    status_body = world.status()
+    assert status_body["state"] == "DEPLOYED"
+    # the built-in internal host names the Service's cluster DNS name
+    variables = world.ok(world.api.get("/variable", params={"parent_id": world.app["id"], "scope": "APPLICATION"}))
+    internal = [v["value"] for v in variables["results"] if v["key"].endswith("_HOST_INTERNAL")]
+    assert internal and internal[0].endswith(f".{world.namespace}.svc.cluster.local"), internal
+    service = world.kube(f"/api/v1/namespaces/{world.namespace}/services/{internal[0].split('.')[0]}")
+    assert service is not None and service["spec"]["ports"][0]["port"] == 8080
+
+
+def test_unchanged_redeploy_writes_nothing_on_kubernetes(world: KubeWorld) -> None:
+    before, pods = world.objects(), sorted(p["metadata"]["name"] for p in world.pods())
+    assert len(before) >= 3, before
+    queued = world.ok(world.api.post(f"/application/{world.app['id']}/redeploy"), 202)
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED"
+    assert world.objects() == before
+    assert sorted(p["metadata"]["name"] for p in world.pods()) == pods
+    assert "already runs this version" in world.deployment_log(queued["execution_id"])
+
+
+def test_variable_change_rolls_out_on_kubernetes_without_a_failed_request(world: KubeWorld) -> None:
+    variables = world.ok(world.api.get("/variable", params={"parent_id": world.app["id"], "scope": "APPLICATION"}))
+    greeting = next(v for v in variables["results"] if v["key"] == "GREETING")
+    world.ok(world.api.put(f"/variable/{greeting['id']}", json={"key": "GREETING", "value": "bonjour"}))
+    failures: list[str] = []
+    served: list[str] = []
+    stop = threading.Event()
+    host = world.host()
+
+    def probe() -> None:
+        with httpx.Client(timeout=5) as client:
+            while not stop.is_set():
+                try:
+                    r = client.get(f"{world.edge}/greeting.txt", headers={"Host": host})
+                    (served if r.status_code == 200 else failures).append(r.text.strip() or str(r.status_code))
+                except httpx.HTTPError as exc:
+                    failures.append(f"{time.time():.3f} {exc!r}")
+
+    old_pods = {p["metadata"]["name"] for p in world.pods()}
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        queued = world.ok(world.api.post(f"/application/{world.app['id']}/redeploy"), 202)
+        assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED", world.deployment_log(queued["execution_id"])
+        until(lambda: served and served[-1] == "bonjour", 30, "the new version to serve")
+    finally:
+        stop.set()
+        prober.join()
+    assert not failures, failures[:5]
+    assert "hello" in served and served[-1] == "bonjour" and len(served) > 20
+    until(lambda: not old_pods & {p["metadata"]["name"] for p in world.pods()}, 60, "the old pod to go")
+
+
+def test_broken_version_rolls_back_on_kubernetes_and_the_old_pods_keep_serving(world: KubeWorld) -> None:
+    serving = {p["metadata"]["name"] for p in world.pods()}
+    image = world.pods()[0]["spec"]["containers"][0]["image"]
+    broken = world.repo.commit(BROKEN, "broken")
+    queued = world.deploy(broken)
+    assert world.wait_terminal(queued["execution_id"], timeout=300) == "DEPLOYMENT_ERROR"
+    text = world.deployment_log(queued["execution_id"])
+    assert "readiness probe never succeeded" in text and "rolling back" in text, text[-2000:]
+    assert world.get("/greeting.txt").text.strip() == "bonjour"
+    until(lambda: {p["metadata"]["name"] for p in world.pods()} == serving, 60, "only the old pod to remain")
+    deployments = world.kube(f"/apis/apps/v1/namespaces/{world.namespace}/deployments")
+    assert deployments is not None and len(deployments["items"]) == 1
+    assert deployments["items"][0]["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+
+def test_stop_then_uninstall_leave_nothing_on_kubernetes(world: KubeWorld) -> None:
+    queued = world.ok(world.api.post(f"/application/{world.app['id']}/stop"), 202)
+    assert world.wait_terminal(queued["execution_id"]) == "STOPPED"
+    assert world.pods() == []
+    assert world.get().status_code in (404, 502, 503)
+    queued = world.ok(world.api.post(f"/environment/{world.env['id']}/uninstall", json={}), 202)
+    until(lambda: world.kube(f"/api/v1/namespaces/{world.namespace}") is None, 120, "the namespace to go")
+    assert world.get().status_code in (404, 502, 503)
+    config = httpx.get(f"http://127.0.0.1:{world.stack.ports['caddy_admin']}/config/", timeout=10).text
+    assert world.app["id"] not in config
