@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -188,6 +189,7 @@ def main() -> int:
         return 0
     finally:
         print(stack(state, "down").stdout.strip().splitlines()[-1] if state.exists() else "", flush=True)
+        shutil.rmtree(state.parent, ignore_errors=True)  # the temporary stack's data: nobody needs it after
 
 
 if __name__ == "__main__":

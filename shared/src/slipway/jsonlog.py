@@ -21,6 +21,9 @@ _SECRET_PATTERNS = [
 ]
 
 
+_SECRET_KEY = re.compile(r"(?i)password|passwd|secret|api_key|token|authorization")
+
+
 def mask_secrets(text: str) -> str:
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
@@ -49,10 +52,21 @@ class JsonFormatter(logging.Formatter):
             entry["span_id"] = format(span.span_id, "016x")
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = _masked(value)
         if record.exc_info:
             entry["exc"] = mask_secrets(self.formatException(record.exc_info))
-        return mask_secrets(json.dumps(entry, default=str))
+        # values are masked before serialising: masking the JSON text could cut an escape in two
+        return json.dumps(entry, default=lambda value: mask_secrets(str(value)))
+
+
+def _masked(value: object) -> object:
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {key: "***" if _SECRET_KEY.search(str(key)) else _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
