@@ -14,11 +14,13 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from deployer.runtime.kubernetes import jobs as J
 from deployer.runtime.kubernetes import manifests as M
 from slipway.desired import (
     ClusterTarget,
     DesiredState,
     ImageSource,
+    JobSchedule,
     Port,
     ProbeSpec,
     RegistryRef,
@@ -54,14 +56,23 @@ def rendered(state: DesiredState, service: ServiceSpec, versions: M.Versions) ->
         M.service_object(state, service, INSTALLATION),
         M.disruption_budget(state, service, INSTALLATION, versions),
         M.autoscaler(state, service, INSTALLATION, versions),
+        # the same service as a lifecycle run and on a schedule: the Job and the CronJob renderers
+        J.job(state, service, IMAGE, INSTALLATION, pull_secrets, 600, "run-1"),
+        J.cron_job(state, as_cron(service), IMAGE, INSTALLATION, pull_secrets, 600, versions.batch_cron),
     ]
     return [o for o in objects if o is not None]
 
 
+def as_cron(service: ServiceSpec) -> ServiceSpec:
+    return service.model_copy(update={"kind": "JOB", "job": JobSchedule(kind="CRON", cron="*/5 * * * *")})
+
+
 # Kubernetes version → the API versions its discovery makes the driver pick (KubernetesDriver.versions)
 KUBERNETES = {
-    "1.20": M.Versions(autoscaling="autoscaling/v2beta2", batch_cron="batch/v1beta1", policy="policy/v1beta1"),
-    "1.28": M.Versions(autoscaling="autoscaling/v2", batch_cron="batch/v1", policy="policy/v1"),
+    "1.20": M.Versions(
+        autoscaling="autoscaling/v2beta2", batch_cron="batch/v1beta1", policy="policy/v1beta1", minor=20
+    ),
+    "1.28": M.Versions(autoscaling="autoscaling/v2", batch_cron="batch/v1", policy="policy/v1", minor=28),
 }
 
 CLUSTER_REGISTRY = RegistryRef(
@@ -183,9 +194,11 @@ def test_the_cases_render_every_kind_and_variant() -> None:
         "Service",
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
+        "Job",
+        "CronJob",
     }
-    assert kinds["worker"] == {"Namespace", "Secret", "Deployment", "PodDisruptionBudget"}
-    assert kinds["bare"] == {"Namespace", "Secret", "Deployment"}
+    assert kinds["worker"] == {"Namespace", "Secret", "Deployment", "PodDisruptionBudget", "Job", "CronJob"}
+    assert kinds["bare"] == {"Namespace", "Secret", "Deployment", "Job", "CronJob"}
     service = web()
     secrets = [o for o in rendered(on_kubernetes(service), service, versions) if o["kind"] == "Secret"]
     assert {s["type"] for s in secrets} == {"Opaque", "kubernetes.io/dockerconfigjson"} and len(secrets) == 3
@@ -217,13 +230,11 @@ def test_the_autoscaler_on_autoscaling_v1() -> None:
         assert defects(hpa, kubernetes) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="manifests.probe renders `httpGet.port` / `tcpSocket.port` as null when the probe names no port, which "
-    "catalog accepts (HttpProbe/TcpProbe/GrpcProbe.port are optional); Kubernetes requires a port",
-)
 @pytest.mark.parametrize("kind", ["http", "tcp", "grpc"])
-def test_a_probe_without_a_port(kind: str) -> None:
+def test_a_probe_without_a_port_checks_the_default_port(kind: str) -> None:
     service = web().model_copy(update={"readiness_probe": ProbeSpec.model_validate({"kind": kind, "path": "/"})})
-    assert defects(rendered(on_kubernetes(service), service, KUBERNETES["1.28"]), "1.28") == []
+    objects = rendered(on_kubernetes(service), service, KUBERNETES["1.28"])
+    assert defects(objects, "1.28") == []
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    probe = deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert (probe.get("httpGet") or probe.get("tcpSocket"))["port"] == 8080  # the default port

@@ -338,7 +338,7 @@ class Runner:
             raise Canceled()
         if svc.job is not None and svc.job.kind == "CRON" and not driver.schedules_cron:
             return await self._schedule(dep, svc, image, commit, journal)
-        if svc.job is not None and not svc.job.on_start:
+        if svc.job is not None and svc.job.kind == "LIFECYCLE" and not svc.job.on_start:
             # a lifecycle job runs on its events only: deploying it makes its image ready for them
             await journal.line("Deployed", f"{svc.name}: ready to run on its lifecycle events", svc)
             await journal.flush()  # its lines before its state: whoever sees DEPLOYED finds them

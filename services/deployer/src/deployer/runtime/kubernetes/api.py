@@ -9,6 +9,7 @@ and connection errors are retried with exponential backoff (a Retry-After is hon
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import random
@@ -107,6 +108,24 @@ def parse_kubeconfig(text: str) -> dict[str, Any]:
     return document
 
 
+@dataclass
+class Tally:
+    """Requests one piece of work sent (a service's deploy): set with `counting()`, read after."""
+
+    requests: int = 0
+    writes: int = 0
+
+
+_TALLY: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("kube_tally", default=None)
+
+
+def counting() -> Tally:
+    """Count the requests of the current task (and the tasks it starts) in a new Tally."""
+    tally = Tally()
+    _TALLY.set(tally)
+    return tally
+
+
 class KubeApi:
     """One cluster's API, from its kubeconfig text."""
 
@@ -162,9 +181,13 @@ class KubeApi:
         delay = 0.2
         for attempt in range(self.retries + 1):
             await self.bucket.take()
+            write = method != "GET" and "dryRun" not in (query or {})
             self.requests += 1
-            if method != "GET" and "dryRun" not in (query or {}):
-                self.writes += 1
+            self.writes += write
+            tally = _TALLY.get()
+            if tally is not None:
+                tally.requests += 1
+                tally.writes += write
             try:
                 response = await api.call_api(
                     path,
@@ -242,6 +265,19 @@ class KubeApi:
             pick = next((v for v in versions if v in names), versions[-1])
             self._preferred[group] = f"{group}/{pick}"
         return self._preferred[group]
+
+    async def preferred_kind(self, group: str, versions: tuple[str, ...], plural: str) -> str:
+        """The first of `versions` whose discovery lists `plural` (CronJob: batch/v1 from 1.21, v1beta1 before)."""
+        key = f"{group}/{plural}"
+        if key not in self._preferred:
+            pick = versions[-1]
+            for version in versions:
+                served = await self.request("GET", f"/apis/{group}/{version}")
+                if any(r.get("name") == plural for r in (served or {}).get("resources", [])):
+                    pick = version
+                    break
+            self._preferred[key] = f"{group}/{pick}"
+        return self._preferred[key]
 
     # -- streams -----------------------------------------------------------------------------------
     async def stream(self, path: str, query: dict[str, Any], timeout: float | None = None) -> AsyncIterator[bytes]:

@@ -22,8 +22,9 @@ from deployer.edge.caddy import CaddyEdge, Route
 from deployer.images import image_ref
 from deployer.runtime import spec as S
 from deployer.runtime.base import Applied, ImageTarget, LogSink, RolloutFailed, ServiceStatus
+from deployer.runtime.kubernetes import jobs as J
 from deployer.runtime.kubernetes import manifests as M
-from deployer.runtime.kubernetes.api import KubeApi, KubeError, kind_of
+from deployer.runtime.kubernetes.api import KubeApi, KubeError, counting, kind_of
 from deployer.runtime.kubernetes.live import LiveState
 from deployer.runtime.kubernetes.rollout import REPLICASETS, REVISION, wait_rolled_out
 from slipway.desired import DesiredState, RegistryRef, ServiceSpec, kubernetes_namespace
@@ -34,7 +35,8 @@ NAMESPACES = kind_of("v1", "Namespace")
 SECRETS = kind_of("v1", "Secret")
 SERVICES = kind_of("v1", "Service")
 DEPLOYMENTS = kind_of("apps/v1", "Deployment")
-SUPPORTED = ("APPLICATION", "CONTAINER")
+PODS = kind_of("v1", "Pod")
+SUPPORTED = ("APPLICATION", "CONTAINER", "JOB")
 
 
 def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +48,7 @@ class KubernetesDriver(LiveState):
     """RuntimeDriver for Kubernetes clusters (APPLICATION and CONTAINER services)."""
 
     engine = "kubernetes"
-    schedules_cron = False  # jobs are refused on this engine (see `apply`); the deployer's scheduler never fires
+    schedules_cron = True  # a CRON job is a native CronJob: the cluster runs it, not the deployer's scheduler
 
     def __init__(
         self,
@@ -57,6 +59,7 @@ class KubernetesDriver(LiveState):
         installation: str = "default",
         stop_timeout: int = 10,
         rollout_timeout: float = 600.0,
+        job_timeout: float = 3600.0,
         qps: float = 20.0,
         burst: int = 40,
     ) -> None:
@@ -65,6 +68,7 @@ class KubernetesDriver(LiveState):
         self.installation = installation
         self.stop_timeout = stop_timeout
         self.rollout_timeout = rollout_timeout
+        self.job_timeout = job_timeout
         self._locks: dict[str, asyncio.Lock] = {}
         self._versions: M.Versions | None = None
 
@@ -85,10 +89,13 @@ class KubernetesDriver(LiveState):
 
     async def versions(self) -> M.Versions:
         if self._versions is None:
+            version = await self.api.request("GET", "/version") or {}
+            minor = "".join(c for c in str(version.get("minor", "")) if c.isdigit())
             self._versions = M.Versions(
                 autoscaling=await self.api.preferred("autoscaling", ("v2", "v2beta2", "v1")),
-                batch_cron=await self.api.preferred("batch", ("v1", "v1beta1")),
+                batch_cron=await self.api.preferred_kind("batch", ("v1", "v1beta1"), "cronjobs"),
                 policy=await self.api.preferred("policy", ("v1", "v1beta1")),
+                minor=int(minor or 0),
             )
         return self._versions
 
@@ -135,26 +142,80 @@ class KubernetesDriver(LiveState):
         if service.volumes:
             raise RolloutFailed(f"{service.name}: services with volumes cannot run on Kubernetes clusters yet")
         async with self._lock(service.id):
-            return await self._apply(state, service, image, log)
+            tally = counting()
+            try:
+                if service.kind == "JOB":
+                    return await self._apply_job(state, service, image, deployment_id, log)
+                return await self._apply(state, service, image, log)
+            except KubeError as exc:  # refused by the API server (RBAC, validation): a clear deployment error
+                raise RolloutFailed(f"{service.name}: the cluster refused it: {exc}") from None
+            finally:
+                await log(f"{service.name}: {tally.requests} Kubernetes API requests, {tally.writes} writes")
 
-    async def _apply(self, state: DesiredState, service: ServiceSpec, image: str, sink: LogSink) -> Applied:
-        ns, name = M.namespace_of(state), M.workload_name(service)
-        versions = await self.versions()
+    async def _prepare(self, state: DesiredState, service: ServiceSpec) -> tuple[bool, list[str]]:
+        """The namespace and its pull secret; (anything written, the pull secrets' names)."""
         written = await self._ensure_namespace(state)
         pull = M.pull_secret(state, self._pull_registries(state, service), self.installation)
         if pull is not None:
             written = await self.sync(pull) or written
+        return written, [M.PULL_SECRET] if pull else []
+
+    async def _sync_config(self, state: DesiredState, service: ServiceSpec) -> bool:
+        """The service's variables and files Secrets; True when one was written."""
+        written = await self.sync(M.env_secret(state, service, self.installation))
+        files = M.files_secret(state, service, self.installation)
+        if files is not None:
+            written = await self.sync(files) or written
+        return written
+
+    async def _apply_job(
+        self, state: DesiredState, service: ServiceSpec, image: str, run_id: str, sink: LogSink
+    ) -> Applied:
+        """A CRON job's CronJob (written only when it differs), or one run of a lifecycle job to completion."""
+        assert service.job is not None
+        ns, name = M.namespace_of(state), M.workload_name(service)
+        versions = await self.versions()
+        written, pulls = await self._prepare(state, service)
+        written = await self._sync_config(state, service) or written
+        timeout = int(self.job_timeout)
+        if service.job.kind == "CRON":
+            J.check_time_zone(service, versions.minor)
+            cron = J.cron_job(state, service, image, self.installation, pulls, timeout, versions.batch_cron)
+            written = await self.sync(cron) or written
+            await sink(f'{service.name}: CronJob {name} runs on "{service.job.cron}" (UTC)')
+            return Applied(written, [name])
+        await self._delete_runs(ns, service.id)
+        run = J.job(state, service, image, self.installation, pulls, timeout, run_id)
+        job_name = run["metadata"]["name"]
+        await self.api.apply(run)
+        await sink(f"{service.name}: job {job_name} started")
+        try:
+            await J.wait_finished(self.api, ns, job_name, service, float(timeout), sink)
+        except asyncio.CancelledError:  # a cancelled run leaves nothing running
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.api.delete(J.JOBS, ns, job_name))
+            raise
+        await sink(f"{service.name}: job completed")
+        return Applied(True, [job_name])
+
+    async def _delete_runs(self, namespace: str, service_id: str, active_only: bool = False) -> None:
+        """A job service's Jobs (its lifecycle runs), their pods with them; `active_only`: only what runs."""
+        found = await self.api.list(J.JOBS, namespace, f"{M.L_SERVICE}={service_id}")
+        for item in found["items"]:
+            if active_only and not int(item.get("status", {}).get("active") or 0):
+                continue
+            await self.api.delete(J.JOBS, namespace, item["metadata"]["name"])
+
+    async def _apply(self, state: DesiredState, service: ServiceSpec, image: str, sink: LogSink) -> Applied:
+        ns, name = M.namespace_of(state), M.workload_name(service)
+        versions = await self.versions()
+        written, pulls = await self._prepare(state, service)
         previous = await self.api.get(DEPLOYMENTS, ns, name)
         old_env = await self.api.get(SECRETS, ns, f"{name}-env") if previous is not None else None
         replicas = M.replicas_of(service)
-        deployment = M.deployment(
-            state, service, image, self.installation, [M.PULL_SECRET] if pull else [], self.stop_timeout, replicas
-        )
+        deployment = M.deployment(state, service, image, self.installation, pulls, self.stop_timeout, replicas)
         try:
-            env_written = await self.sync(M.env_secret(state, service, self.installation))
-            files = M.files_secret(state, service, self.installation)
-            if files is not None:
-                env_written = await self.sync(files) or env_written
+            env_written = await self._sync_config(state, service)
             rolled = await self.sync(deployment)
             if rolled:
                 await sink(f"{service.name}: rolling out {image} ({replicas or 'autoscaled'} instance(s))")
@@ -292,6 +353,9 @@ class KubernetesDriver(LiveState):
     async def stop(self, state: DesiredState, service: ServiceSpec, log: LogSink) -> None:
         ns, name = M.namespace_of(state), M.workload_name(service)
         async with self._lock(service.id):
+            if service.kind == "JOB":
+                await self._stop_job(ns, service, log)
+                return
             autoscaler = kind_of((await self.versions()).autoscaling, "HorizontalPodAutoscaler")
             if await self.api.get(autoscaler, ns, name) is not None:
                 await self.api.delete(autoscaler, ns, name)  # it would scale the Deployment up again
@@ -308,8 +372,19 @@ class KubernetesDriver(LiveState):
             if self.edge is not None:
                 await self.edge.remove_service(service.id)
 
+    async def _stop_job(self, namespace: str, service: ServiceSpec, log: LogSink) -> None:
+        """A CronJob is suspended (the next deploy resumes it); a lifecycle run that is still going is ended."""
+        cron = kind_of((await self.versions()).batch_cron, "CronJob")
+        if await self.api.get(cron, namespace, M.workload_name(service)) is not None:
+            await self.api.patch(cron, namespace, M.workload_name(service), {"spec": {"suspend": True}})
+            await log(f"{service.name}: CronJob suspended")
+        await self._delete_runs(namespace, service.id, active_only=True)
+
     async def restart(self, state: DesiredState, service: ServiceSpec, log: LogSink) -> None:
         ns, name = M.namespace_of(state), M.workload_name(service)
+        if service.kind == "JOB":  # nothing runs between runs: the CronJob's next run starts fresh anyway
+            await log(f"{service.name}: a job runs on its events and schedule: nothing to restart")
+            return
         async with self._lock(service.id):
             found = await self.api.get(DEPLOYMENTS, ns, name)
             if found is None:
@@ -327,10 +402,13 @@ class KubernetesDriver(LiveState):
             kind_of(versions.autoscaling, "HorizontalPodAutoscaler"),
             kind_of(versions.policy, "PodDisruptionBudget"),
             DEPLOYMENTS,
+            kind_of(versions.batch_cron, "CronJob"),
+            J.JOBS,
             SECRETS,
         )
         for kind in kinds:
             await self.api.delete_collection(kind, namespace, selector)
+        await self.api.delete_collection(PODS, namespace, selector)  # a job's finished pods go at once
         for svc in (await self.api.list(SERVICES, namespace, selector))["items"]:  # no collection delete
             await self.api.delete(SERVICES, namespace, svc["metadata"]["name"])
         await self.api.delete_collection(REPLICASETS, namespace, selector)
@@ -343,10 +421,16 @@ class KubernetesDriver(LiveState):
             if await self.api.get(NAMESPACES, None, ns) is None:
                 return
             await self._delete_service(ns, service_id)
-            left = await self.api.list(DEPLOYMENTS, ns, f"{M.L_MANAGED}={M.MANAGED_BY}")
-            if not left["items"]:
+            if not await self._workloads_left(ns):
                 await self.delete_environment(environment_id)
             await log("removed from the cluster")
+
+    async def _workloads_left(self, namespace: str) -> bool:
+        selector = f"{M.L_MANAGED}={M.MANAGED_BY}"
+        for kind in (DEPLOYMENTS, kind_of((await self.versions()).batch_cron, "CronJob"), J.JOBS):
+            if (await self.api.list(kind, namespace, selector))["items"]:
+                return True
+        return False
 
     async def delete_environment(self, environment_id: str) -> None:
         ns = kubernetes_namespace(environment_id)
@@ -365,7 +449,7 @@ class KubernetesDriver(LiveState):
                 raise
 
     async def status(self, environment_id: str) -> list[ServiceStatus]:
-        return await self.live_status(kubernetes_namespace(environment_id))
+        return await self.live_status(kubernetes_namespace(environment_id), (await self.versions()).batch_cron)
 
     async def close(self) -> None:
         await self.api.close()

@@ -12,10 +12,12 @@ from typing import Any
 from deployer.runtime.base import InstanceStatus, LogLine, ServiceStatus
 from deployer.runtime.kubernetes import manifests as M
 from deployer.runtime.kubernetes.api import KubeApi, KubeError, kind_of
+from deployer.runtime.kubernetes.jobs import job_status
 
 log = logging.getLogger("deployer.runtime.kubernetes")
 PODS = kind_of("v1", "Pod")
 DEPLOYMENTS = kind_of("apps/v1", "Deployment")
+JOBS = kind_of("batch/v1", "Job")
 POD_SCAN_SECONDS = 2.0  # how often a followed service's pod list is read for new pods
 
 
@@ -62,12 +64,14 @@ def service_state(states: list[str], wanted: int) -> str:
 class LiveState:
     api: KubeApi
 
-    async def live_status(self, namespace: str) -> list[ServiceStatus]:
-        """One status per Deployment of the namespace, with its pods as instances (two list calls)."""
+    async def live_status(self, namespace: str, cron_version: str = "batch/v1") -> list[ServiceStatus]:
+        """One status per Deployment and per job service of the namespace, pods as instances (four lists)."""
         selector = f"{M.L_MANAGED}={M.MANAGED_BY}"
         try:
             deployments = await self.api.list(DEPLOYMENTS, namespace, selector)
             pods = await self.api.list(PODS, namespace, selector)
+            jobs = await self.api.list(JOBS, namespace, selector)
+            crons = await self.api.list(kind_of(cron_version, "CronJob"), namespace, selector)
         except KubeError as exc:
             if exc.status == 404:
                 return []
@@ -77,15 +81,12 @@ class LiveState:
             service_id = pod["metadata"].get("labels", {}).get(M.L_SERVICE)
             if service_id:
                 by_service.setdefault(service_id, []).append(pod)
-        out = []
+        out = _job_statuses(jobs["items"], crons["items"], by_service)
         for deployment in deployments["items"]:
             service_id = deployment["metadata"].get("labels", {}).get(M.L_SERVICE)
             if not service_id:
                 continue
-            instances = []
-            for pod in sorted(by_service.get(service_id, []), key=lambda p: p["metadata"]["name"]):
-                state, reason, restarts, started = pod_state(pod)
-                instances.append(InstanceStatus(pod["metadata"]["name"], state, restarts, started, None, reason))
+            instances = _instances(by_service.get(service_id, []))
             wanted = int(deployment.get("spec", {}).get("replicas", 1))
             out.append(ServiceStatus(service_id, service_state([i.state for i in instances], wanted), instances))
         return out
@@ -123,8 +124,9 @@ class LiveState:
                 if not follow:
                     return
                 await asyncio.sleep(1.0)
-                if await self.api.get(PODS, namespace, pod) is None:
-                    return
+                found = await self.api.get(PODS, namespace, pod)
+                if found is None or found.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                    return  # gone, or finished (a job's run): its whole output was read
 
         async def scan() -> None:
             try:
@@ -154,6 +156,34 @@ class LiveState:
                 task.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.gather(scanner, *followed.values(), return_exceptions=True)
+
+
+def _instances(pods: list[dict[str, Any]]) -> list[InstanceStatus]:
+    out = []
+    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        state, reason, restarts, started = pod_state(pod)
+        out.append(InstanceStatus(pod["metadata"]["name"], state, restarts, started, None, reason))
+    return out
+
+
+def _job_statuses(
+    jobs: list[dict[str, Any]], crons: list[dict[str, Any]], pods: dict[str, list[dict[str, Any]]]
+) -> list[ServiceStatus]:
+    """A job service's state is its last run's (a suspended CronJob with nothing running: STOPPED)."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        service_id = job["metadata"].get("labels", {}).get(M.L_SERVICE)
+        if service_id:
+            runs.setdefault(service_id, []).append(job)
+    suspended = {c["metadata"].get("labels", {}).get(M.L_SERVICE) for c in crons if c.get("spec", {}).get("suspend")}
+    out = []
+    for service_id, found in runs.items():
+        instances = _instances(pods.get(service_id, []))
+        state = job_status(found, pods.get(service_id, []))
+        if service_id in suspended and state != "RUNNING":
+            state = "STOPPED"
+        out.append(ServiceStatus(service_id, state, instances))
+    return out
 
 
 def _rfc3339(ms: int) -> str:

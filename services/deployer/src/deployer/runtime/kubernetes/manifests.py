@@ -38,6 +38,7 @@ class Versions:
     autoscaling: str = "autoscaling/v2"
     batch_cron: str = "batch/v1"
     policy: str = "policy/v1"
+    minor: int = 30  # the server's minor version (features newer than 1.20 are used only where served)
 
 
 def namespace_of(state: DesiredState) -> str:
@@ -146,9 +147,13 @@ def pull_secret(state: DesiredState, registries: list[RegistryRef], installation
     }
 
 
-def probe(spec: ProbeSpec | None) -> dict[str, Any] | None:
-    """Qovery's healthcheck as a Kubernetes probe (HTTP, TCP, exec, gRPC)."""
+def probe(spec: ProbeSpec | None, default_port: int | None = None) -> dict[str, Any] | None:
+    """Qovery's healthcheck as a Kubernetes probe (HTTP, TCP, exec, gRPC); a probe naming no port checks the
+    service's default port (none at all: no probe, there is nothing to check)."""
     if spec is None:
+        return None
+    port = spec.port or default_port
+    if port is None and spec.kind != "exec":
         return None
     out: dict[str, Any] = {
         "initialDelaySeconds": spec.initial_delay_seconds,
@@ -158,18 +163,23 @@ def probe(spec: ProbeSpec | None) -> dict[str, Any] | None:
         "failureThreshold": max(spec.failure_threshold, 1),
     }
     if spec.kind == "http":
-        out["httpGet"] = {"path": spec.path or "/", "port": spec.port, "scheme": (spec.scheme or "HTTP").upper()}
+        out["httpGet"] = {"path": spec.path or "/", "port": port, "scheme": (spec.scheme or "HTTP").upper()}
     elif spec.kind == "tcp":
-        out["tcpSocket"] = {"port": spec.port}
+        out["tcpSocket"] = {"port": port}
     elif spec.kind == "exec":
         out["exec"] = {"command": list(spec.command or [])}
     else:  # grpc probes are beta before 1.24: a TCP check of the port is what every version runs
-        out["tcpSocket"] = {"port": spec.port}
+        out["tcpSocket"] = {"port": port}
     return out
 
 
-def liveness(spec: ProbeSpec | None) -> dict[str, Any] | None:
-    found = probe(spec)
+def default_port(service: ServiceSpec) -> int | None:
+    chosen = next((p for p in service.ports if p.is_default), service.ports[0] if service.ports else None)
+    return chosen.internal_port if chosen else None
+
+
+def liveness(spec: ProbeSpec | None, port: int | None = None) -> dict[str, Any] | None:
+    found = probe(spec, port)
     if found is not None:
         found["successThreshold"] = 1  # Kubernetes requires 1 for liveness
     return found
@@ -197,10 +207,10 @@ def container(service: ServiceSpec, image: str, checksum_env: bool = True) -> di
              for p in service.ports]  # fmt: skip
     if ports:
         out["ports"] = ports
-    readiness = probe(service.readiness_probe)
+    readiness = probe(service.readiness_probe, default_port(service))
     if readiness is not None:
         out["readinessProbe"] = readiness
-    alive = liveness(service.liveness_probe)
+    alive = liveness(service.liveness_probe, default_port(service))
     if alive is not None:
         out["livenessProbe"] = alive
     if service.files:
@@ -316,16 +326,20 @@ def autoscaler(
         "type": "Resource",
         "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
     }
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload_name(service)},
+        "minReplicas": low,
+        "maxReplicas": high,
+    }
+    if versions.autoscaling == "autoscaling/v1":  # no metrics list in v1: the CPU target is one field
+        spec["targetCPUUtilizationPercentage"] = 60
+    else:
+        spec["metrics"] = [metric]
     return {
         "apiVersion": versions.autoscaling,
         "kind": "HorizontalPodAutoscaler",
         "metadata": _meta(state, service, workload_name(service), installation),
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload_name(service)},
-            "minReplicas": low,
-            "maxReplicas": high,
-            "metrics": [metric],
-        },
+        "spec": spec,
     }
 
 

@@ -1,0 +1,168 @@
+"""Jobs on the embedded Kubernetes cluster, through the public API: a lifecycle job runs as a Job whose output
+reaches the service logs, a failing one reports its exit code and output, a cron job is a native CronJob that
+runs on its schedule (its output in the service logs too) and is suspended by stop; uninstall leaves nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from slipway_stack.kube.testing import KubeCluster
+from slipway_stack.testing import RunningStack
+from tests.test_deploy_e2e import _frames, build_image, until, ws_url
+from tests.test_kubernetes_deploy import KubeWorld
+
+pytestmark = pytest.mark.stack
+
+
+class JobWorld(KubeWorld):
+    """An environment on `local-kubernetes` with jobs from an image pushed to the organization's registry."""
+
+    def setup(self) -> None:  # no application: only the environment, and the job image
+        orgs = self.ok(self.api.get("/organization"))["results"]
+        for org in orgs:
+            clusters = self.ok(self.api.get(f"/organization/{org['id']}/cluster"))["results"]
+            found = [c for c in clusters if c["name"] == "local-kubernetes"]
+            if found:
+                self.org, self.cluster_id = org["id"], found[0]["id"]
+                break
+        else:
+            raise AssertionError("local-kubernetes is not registered")
+        project = self.ok(self.api.post(f"/organization/{self.org}/project", json={"name": f"jobs-{time.time_ns()}"}))
+        self.env = self.ok(
+            self.api.post(f"/project/{project['id']}/environment", json={"name": "jobs", "cluster": self.cluster_id}),
+            201,
+        )
+        registry = self.ok(self.api.get(f"/organization/{self.org}/containerRegistry"))["results"][0]
+        host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
+        ref = f"{host}/k8s-job:1"
+        build_image(self.engine, ref, '["sh", "-c", "echo default command"]')
+        pushed = subprocess.run(["podman", "push", "--tls-verify=false", ref], capture_output=True, text=True)
+        assert pushed.returncode == 0, pushed.stderr
+        self.source = {"image": {"image_name": "k8s-job", "tag": "1", "registry_id": registry["id"]}}
+
+    def job(self, name: str, schedule: dict[str, Any]) -> dict[str, Any]:
+        body = {"name": name, "source": self.source, "schedule": schedule, "healthchecks": {}}
+        return self.ok(self.api.post(f"/environment/{self.env['id']}/job", json=body), 201)  # type: ignore[no-any-return]
+
+    def of(self, kind: str, service_id: str) -> list[dict[str, Any]]:
+        paths = {
+            "jobs": "/apis/batch/v1",
+            "cronjobs": "/apis/batch/v1beta1",
+            "pods": "/api/v1",
+            "secrets": "/api/v1",
+        }
+        found = self.kube(
+            f"{paths[kind]}/namespaces/{self.namespace}/{kind}?labelSelector=slipway.dev/service-id={service_id}"
+        )
+        return list((found or {"items": []})["items"])
+
+    def service_output(self, service_id: str, wanted: str, timeout: float = 90) -> list[str]:
+        """The service's log lines through the gateway's websocket, until one contains `wanted`."""
+        ids = {
+            "organization": self.org,
+            "project": self.env["project"]["id"],
+            "environment": self.env["id"],
+            "cluster": self.cluster_id,
+            "service": service_id,
+        }
+        frames = asyncio.run(
+            _frames(
+                ws_url(self, "/service/logs", **ids),
+                self.stack.token,
+                lambda f: wanted in str(f.get("message", "")),
+                timeout=timeout,
+            )
+        )
+        return [str(f.get("message", "")) for f in frames]
+
+
+@pytest.fixture(scope="module")
+def jobs(stack: RunningStack, kubernetes: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobWorld]:
+    from tests.test_deploy_e2e import Repo
+
+    w = JobWorld(stack, Repo(tmp_path_factory.mktemp("repo")), kubernetes)
+    w.setup()
+    yield w
+    w.api.post(f"/environment/{w.env['id']}/uninstall", json={})
+
+
+def test_a_lifecycle_job_runs_as_a_job_and_its_output_reaches_the_service_logs(jobs: JobWorld) -> None:
+    schedule = {
+        "on_start": {"arguments": ["sh", "-c", "echo migrated up; echo second line"]},
+        "on_delete": {"arguments": ["sh", "-c", "echo cleaned up"]},
+    }
+    job = jobs.job("migrate", schedule)
+    queued = jobs.ok(jobs.api.post(f"/job/{job['id']}/deploy", json={}), 202)
+    assert jobs.wait_terminal(queued["execution_id"], timeout=300) == "DEPLOYED", jobs.deployment_log(
+        queued["execution_id"]
+    )[-2000:]
+    runs = jobs.of("jobs", job["id"])
+    assert len(runs) == 1
+    spec = runs[0]["spec"]
+    assert spec["backoffLimit"] == 0 and spec["activeDeadlineSeconds"] > 0
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+    assert runs[0]["metadata"]["labels"]["slipway.dev/organization-id"] == jobs.org
+    assert int(runs[0]["status"]["succeeded"]) == 1
+    lines = jobs.service_output(job["id"], "second line")
+    assert any("migrated up" in line for line in lines) and not any("default command" in x for x in lines), lines
+    # a second deploy replaces the run: one Job, the new one
+    again = jobs.ok(jobs.api.post(f"/job/{job['id']}/deploy", json={}), 202)
+    assert jobs.wait_terminal(again["execution_id"], timeout=300) == "DEPLOYED"
+    runs_after = jobs.of("jobs", job["id"])
+    assert len(runs_after) == 1 and runs_after[0]["metadata"]["name"] != runs[0]["metadata"]["name"]
+    removed = jobs.ok(jobs.api.post(f"/job/{job['id']}/uninstall", json={}), 202)
+    assert jobs.wait_terminal(removed["execution_id"], timeout=300) == "DELETED"
+    assert "running the delete lifecycle job" in jobs.deployment_log(removed["execution_id"])
+    until(lambda: not jobs.of("jobs", job["id"]) and not jobs.of("pods", job["id"]), 60, "the job's runs to go")
+    assert not jobs.of("secrets", job["id"])
+
+
+def test_a_failing_lifecycle_job_reports_its_exit_code_and_output(jobs: JobWorld) -> None:
+    job = jobs.job("broken", {"on_start": {"arguments": ["sh", "-c", "echo about to fail >&2; exit 3"]}})
+    queued = jobs.ok(jobs.api.post(f"/job/{job['id']}/deploy", json={}), 202)
+    assert jobs.wait_terminal(queued["execution_id"], timeout=300) == "DEPLOYMENT_ERROR"
+    text = jobs.deployment_log(queued["execution_id"])
+    assert "exited with code 3" in text and "about to fail" in text, text[-2000:]
+    assert jobs.ok(jobs.api.get(f"/job/{job['id']}/status"))["state"] == "DEPLOYMENT_ERROR"
+
+
+def test_a_cron_job_is_a_cron_job_that_runs_and_stop_suspends_it(jobs: JobWorld) -> None:
+    paris = jobs.job("paris", {"cronjob": {"scheduled_at": "0 3 * * *", "timezone": "Europe/Paris"}})
+    queued = jobs.ok(jobs.api.post(f"/job/{paris['id']}/deploy", json={}), 202)
+    assert jobs.wait_terminal(queued["execution_id"]) == "DEPLOYMENT_ERROR"
+    assert "runs cron jobs in UTC only" in jobs.deployment_log(queued["execution_id"])
+
+    tick = jobs.job("tick", {"cronjob": {"scheduled_at": "* * * * *", "timezone": "Etc/UTC"}})
+    queued = jobs.ok(jobs.api.post(f"/job/{tick['id']}/deploy", json={}), 202)
+    assert jobs.wait_terminal(queued["execution_id"]) == "DEPLOYED", jobs.deployment_log(queued["execution_id"])
+    crons = jobs.of("cronjobs", tick["id"])
+    assert len(crons) == 1 and crons[0]["spec"]["schedule"] == "* * * * *"
+    assert crons[0]["spec"]["concurrencyPolicy"] == "Forbid" and crons[0]["spec"]["suspend"] is False
+    # the cluster runs it at the next minute: its output reaches the service logs
+    lines = jobs.service_output(tick["id"], "default command", timeout=150)
+    assert any("default command" in line for line in lines)
+    until(lambda: any(int(j.get("status", {}).get("succeeded") or 0) for j in jobs.of("jobs", tick["id"])), 60)
+    until(lambda: jobs.ok(jobs.api.get(f"/job/{tick['id']}/status"))["state"] == "DEPLOYED", 30, "DEPLOYED")
+    # an unchanged redeploy writes nothing
+    version = crons[0]["metadata"]["resourceVersion"]
+    again = jobs.ok(jobs.api.post(f"/job/{tick['id']}/deploy", json={}), 202)
+    assert jobs.wait_terminal(again["execution_id"]) == "DEPLOYED"
+    assert jobs.of("cronjobs", tick["id"])[0]["metadata"]["resourceVersion"] == version
+    stopped = jobs.ok(jobs.api.post(f"/job/{tick['id']}/stop", json={}), 202)
+    assert jobs.wait_terminal(stopped["execution_id"]) == "STOPPED"
+    assert jobs.of("cronjobs", tick["id"])[0]["spec"]["suspend"] is True
+    removed = jobs.ok(jobs.api.post(f"/job/{tick['id']}/uninstall", json={}), 202)
+    assert jobs.wait_terminal(removed["execution_id"]) == "DELETED"
+    until(
+        lambda: (
+            not jobs.of("cronjobs", tick["id"]) and not jobs.of("jobs", tick["id"]) and not jobs.of("pods", tick["id"])
+        ),
+        60,
+        "the cron job and its runs to go",
+    )
