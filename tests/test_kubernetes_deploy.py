@@ -1,20 +1,22 @@
 """Git → build → push → deploy on the embedded Kubernetes cluster, through the public API: the public URL answers,
-an unchanged redeploy writes nothing, a variable change rolls with no failed request, a broken version rolls
-back with the old pods serving, stop and uninstall leave nothing behind."""
+an unchanged redeploy writes nothing, a variable change rolls with no failed request, drift is put back, a
+cancelled rollout and a broken version roll back with the old pods serving, stop and uninstall leave nothing
+behind."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from slipway_stack.kube.testing import KubeCluster
 from slipway_stack.testing import RunningStack
-from tests.test_deploy_e2e import BROKEN, DOCKERFILE, Repo, World, until
+from tests.test_deploy_e2e import BROKEN, DOCKERFILE, Repo, World, build_image, until
 
 pytestmark = pytest.mark.stack
 
@@ -26,7 +28,8 @@ class KubeWorld(World):
         super().__init__(stack, repo)
         self.cluster = cluster
 
-    def setup(self) -> None:
+    def on_kubernetes(self, name: str) -> None:
+        """A new project and environment `name` on `local-kubernetes`, in the organization it is registered in."""
         orgs = self.ok(self.api.get("/organization"))["results"]
         for org in orgs:
             clusters = self.ok(self.api.get(f"/organization/{org['id']}/cluster"))["results"]
@@ -36,10 +39,22 @@ class KubeWorld(World):
                 break
         else:
             raise AssertionError("local-kubernetes is not registered")
-        project = self.ok(self.api.post(f"/organization/{self.org}/project", json={"name": f"k8s-{time.time_ns()}"}))
-        body = {"name": "dev", "cluster": self.cluster_id}
+        project = self.ok(self.api.post(f"/organization/{self.org}/project", json={"name": f"{name}-{time.time_ns()}"}))
+        body = {"name": name, "cluster": self.cluster_id}
         self.env = self.ok(self.api.post(f"/project/{project['id']}/environment", json=body), 201)
         assert self.env["cluster_id"] == self.cluster_id
+
+    def registry_image(self, name: str, cmd: str) -> dict[str, Any]:
+        """`cmd`'s image built locally and pushed to the organization's registry: its registry entry."""
+        registry = self.ok(self.api.get(f"/organization/{self.org}/containerRegistry"))["results"][0]
+        host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
+        build_image(self.engine, f"{host}/{name}", cmd)
+        pushed = subprocess.run(["podman", "push", "--tls-verify=false", f"{host}/{name}"], capture_output=True)
+        assert pushed.returncode == 0, pushed.stderr
+        return registry  # type: ignore[no-any-return]
+
+    def setup(self) -> None:
+        self.on_kubernetes("dev")
         self.first = self.repo.commit(DOCKERFILE, "v1")
         app = {
             "name": "web",
@@ -102,14 +117,22 @@ class KubeWorld(World):
         return "\n".join(x["message"]["safe_message"] for x in (lines.json() if lines.status_code == 200 else []))
 
 
+W = TypeVar("W", bound=KubeWorld)
+
+
+def started(kind: type[W], stack: RunningStack, kubernetes: KubeCluster, tmp: pytest.TempPathFactory) -> Iterator[W]:
+    """A module's world, set up; its environment uninstalled after the module's tests."""
+    w = kind(stack, Repo(tmp.mktemp("repo")), kubernetes)
+    w.setup()
+    yield w
+    w.api.post(f"/environment/{w.env['id']}/uninstall", json={})
+
+
 @pytest.fixture(scope="module")
 def world(
     stack: RunningStack, kubernetes: KubeCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KubeWorld]:
-    w = KubeWorld(stack, Repo(tmp_path_factory.mktemp("repo")), kubernetes)
-    w.setup()
-    yield w
-    w.api.post(f"/environment/{w.env['id']}/uninstall", json={})
+    yield from started(KubeWorld, stack, kubernetes, tmp_path_factory)
 
 
 def test_git_to_url_on_kubernetes(world: KubeWorld, kubernetes: KubeCluster) -> None:
@@ -149,7 +172,8 @@ def test_unchanged_redeploy_writes_nothing_on_kubernetes(world: KubeWorld) -> No
     assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED"
     assert world.objects() == before
     assert sorted(p["metadata"]["name"] for p in world.pods()) == pods
-    assert "already runs this version" in world.deployment_log(queued["execution_id"])
+    text = world.deployment_log(queued["execution_id"])
+    assert "already runs this version" in text and "Kubernetes API requests, 0 writes" in text, text[-1500:]
 
 
 def test_variable_change_rolls_out_on_kubernetes_without_a_failed_request(world: KubeWorld) -> None:
@@ -183,6 +207,40 @@ def test_variable_change_rolls_out_on_kubernetes_without_a_failed_request(world:
     assert not failures, failures[:5]
     assert "hello" in served and served[-1] == "bonjour" and len(served) > 20
     until(lambda: not old_pods & {p["metadata"]["name"] for p in world.pods()}, 60, "the old pod to go")
+
+
+def test_drift_is_corrected_on_kubernetes(world: KubeWorld) -> None:
+    """A `kubectl scale` and an edited variable are put back by the periodic drift correction."""
+    import base64
+
+    name = next(k.split("/", 1)[1] for k in world.objects() if k.startswith("deployment/"))
+    world.cluster.kubectl("-n", world.namespace, "scale", f"deployment/{name}", "--replicas=3")
+    patch = '{"stringData": {"GREETING": "tampered"}}'
+    world.cluster.kubectl("-n", world.namespace, "patch", "secret", f"{name}-env", "--type=merge", "-p", patch)
+
+    def corrected() -> bool:
+        deployment = world.kube(f"/apis/apps/v1/namespaces/{world.namespace}/deployments/{name}") or {}
+        secret = world.kube(f"/api/v1/namespaces/{world.namespace}/secrets/{name}-env") or {}
+        greeting = base64.b64decode(secret.get("data", {}).get("GREETING", "")).decode()
+        return deployment.get("spec", {}).get("replicas") == 1 and greeting == "bonjour"
+
+    until(corrected, 60, "the drift correction to put the replicas and the variable back")
+    until(lambda: len(world.pods()) == 1, 90, "the extra pods to go")
+    assert world.get("/greeting.txt").text.strip() == "bonjour"
+
+
+def test_cancel_mid_rollout_rolls_back_on_kubernetes(world: KubeWorld) -> None:
+    image = world.pods()[0]["spec"]["containers"][0]["image"]
+    never_ready = world.repo.commit(BROKEN, "never ready")
+    queued = world.deploy(never_ready)
+    until(lambda: "rolling out" in world.deployment_log(queued["execution_id"]), 240, "the rollout to start")
+    world.ok(world.api.post(f"/environment/{world.env['id']}/cancelDeployment", json={}), 202)
+    assert world.wait_terminal(queued["execution_id"], 120) == "CANCELED"
+    assert world.get("/greeting.txt").text.strip() == "bonjour"
+    deployment = world.kube(f"/apis/apps/v1/namespaces/{world.namespace}/deployments")
+    assert deployment is not None
+    assert deployment["items"][0]["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    until(lambda: all(p["spec"]["containers"][0]["image"] == image for p in world.pods()), 60, "the new pod to go")
 
 
 def test_broken_version_rolls_back_on_kubernetes_and_the_old_pods_keep_serving(world: KubeWorld) -> None:

@@ -5,8 +5,6 @@ runs on its schedule (its output in the service logs too) and is suspended by st
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,8 +12,8 @@ import pytest
 
 from slipway_stack.kube.testing import KubeCluster
 from slipway_stack.testing import RunningStack
-from tests.test_deploy_e2e import _frames, build_image, until, ws_url
-from tests.test_kubernetes_deploy import KubeWorld
+from tests.test_deploy_e2e import _frames, until, ws_url
+from tests.test_kubernetes_deploy import KubeWorld, started
 
 pytestmark = pytest.mark.stack
 
@@ -24,26 +22,8 @@ class JobWorld(KubeWorld):
     """An environment on `local-kubernetes` with jobs from an image pushed to the organization's registry."""
 
     def setup(self) -> None:  # no application: only the environment, and the job image
-        orgs = self.ok(self.api.get("/organization"))["results"]
-        for org in orgs:
-            clusters = self.ok(self.api.get(f"/organization/{org['id']}/cluster"))["results"]
-            found = [c for c in clusters if c["name"] == "local-kubernetes"]
-            if found:
-                self.org, self.cluster_id = org["id"], found[0]["id"]
-                break
-        else:
-            raise AssertionError("local-kubernetes is not registered")
-        project = self.ok(self.api.post(f"/organization/{self.org}/project", json={"name": f"jobs-{time.time_ns()}"}))
-        self.env = self.ok(
-            self.api.post(f"/project/{project['id']}/environment", json={"name": "jobs", "cluster": self.cluster_id}),
-            201,
-        )
-        registry = self.ok(self.api.get(f"/organization/{self.org}/containerRegistry"))["results"][0]
-        host = registry["url"].removeprefix("https://").removeprefix("http://").rstrip("/")
-        ref = f"{host}/k8s-job:1"
-        build_image(self.engine, ref, '["sh", "-c", "echo default command"]')
-        pushed = subprocess.run(["podman", "push", "--tls-verify=false", ref], capture_output=True, text=True)
-        assert pushed.returncode == 0, pushed.stderr
+        self.on_kubernetes("jobs")
+        registry = self.registry_image("k8s-job:1", '["sh", "-c", "echo default command"]')
         self.source = {"image": {"image_name": "k8s-job", "tag": "1", "registry_id": registry["id"]}}
 
     def job(self, name: str, schedule: dict[str, Any]) -> dict[str, Any]:
@@ -84,12 +64,7 @@ class JobWorld(KubeWorld):
 
 @pytest.fixture(scope="module")
 def jobs(stack: RunningStack, kubernetes: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobWorld]:
-    from tests.test_deploy_e2e import Repo
-
-    w = JobWorld(stack, Repo(tmp_path_factory.mktemp("repo")), kubernetes)
-    w.setup()
-    yield w
-    w.api.post(f"/environment/{w.env['id']}/uninstall", json={})
+    yield from started(JobWorld, stack, kubernetes, tmp_path_factory)
 
 
 def test_a_lifecycle_job_runs_as_a_job_and_its_output_reaches_the_service_logs(jobs: JobWorld) -> None:
@@ -149,11 +124,12 @@ def test_a_cron_job_is_a_cron_job_that_runs_and_stop_suspends_it(jobs: JobWorld)
     assert any("default command" in line for line in lines)
     until(lambda: any(int(j.get("status", {}).get("succeeded") or 0) for j in jobs.of("jobs", tick["id"])), 60)
     until(lambda: jobs.ok(jobs.api.get(f"/job/{tick['id']}/status"))["state"] == "DEPLOYED", 30, "DEPLOYED")
-    # an unchanged redeploy writes nothing
-    version = crons[0]["metadata"]["resourceVersion"]
+    # an unchanged redeploy writes nothing (the controller's status updates move its resourceVersion)
+    spec = crons[0]["spec"]
     again = jobs.ok(jobs.api.post(f"/job/{tick['id']}/deploy", json={}), 202)
     assert jobs.wait_terminal(again["execution_id"]) == "DEPLOYED"
-    assert jobs.of("cronjobs", tick["id"])[0]["metadata"]["resourceVersion"] == version
+    assert jobs.of("cronjobs", tick["id"])[0]["spec"] == spec
+    assert "Kubernetes API requests, 0 writes" in jobs.deployment_log(again["execution_id"])
     stopped = jobs.ok(jobs.api.post(f"/job/{tick['id']}/stop", json={}), 202)
     assert jobs.wait_terminal(stopped["execution_id"]) == "STOPPED"
     assert jobs.of("cronjobs", tick["id"])[0]["spec"]["suspend"] is True

@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from deployer.runtime import spec as S
 from deployer.runtime.kubernetes import jobs as J
 from deployer.runtime.kubernetes import manifests as M
 from slipway.desired import (
@@ -26,6 +27,7 @@ from slipway.desired import (
     RegistryRef,
     SecretFile,
     ServiceSpec,
+    VolumeSpec,
 )
 
 from .fakes import container, environment
@@ -59,8 +61,15 @@ def rendered(state: DesiredState, service: ServiceSpec, versions: M.Versions) ->
         # the same service as a lifecycle run and on a schedule: the Job and the CronJob renderers
         J.job(state, service, IMAGE, INSTALLATION, pull_secrets, 600, "run-1"),
         J.cron_job(state, as_cron(service), IMAGE, INSTALLATION, pull_secrets, 600, versions.batch_cron),
+        # the same service with storage (a StatefulSet with a claim), and behind the cluster's ingress controller
+        M.stateful_set(state, with_volume(service), IMAGE, INSTALLATION, pull_secrets, GRACE, "fast"),
+        M.ingress(state, service, INSTALLATION, S.public_routes(state, service)),
     ]
     return [o for o in objects if o is not None]
+
+
+def with_volume(service: ServiceSpec) -> ServiceSpec:
+    return service.model_copy(update={"volumes": [VolumeSpec(id="v1", mount_point="/data", size_gib=2)]})
 
 
 def as_cron(service: ServiceSpec) -> ServiceSpec:
@@ -83,7 +92,14 @@ CLUSTER_REGISTRY = RegistryRef(
 def on_kubernetes(*services: ServiceSpec) -> DesiredState:
     """The fakes' environment, on a Kubernetes cluster whose registry needs credentials (a pull Secret)."""
     state = environment(list(services))
-    cluster = ClusterTarget(id="k", engine="kubernetes", base_domain="apps.example.com", registry=CLUSTER_REGISTRY)
+    cluster = ClusterTarget(
+        id="k",
+        engine="kubernetes",
+        base_domain="apps.example.com",
+        registry=CLUSTER_REGISTRY,
+        ingress_class="nginx",
+        ingress_issuer="letsencrypt",
+    )
     return state.model_copy(update={"cluster": cluster})
 
 
@@ -196,9 +212,12 @@ def test_the_cases_render_every_kind_and_variant() -> None:
         "HorizontalPodAutoscaler",
         "Job",
         "CronJob",
+        "StatefulSet",
+        "Ingress",
     }
-    assert kinds["worker"] == {"Namespace", "Secret", "Deployment", "PodDisruptionBudget", "Job", "CronJob"}
-    assert kinds["bare"] == {"Namespace", "Secret", "Deployment", "Job", "CronJob"}
+    every = {"Namespace", "Secret", "Deployment", "Job", "CronJob", "StatefulSet"}
+    assert kinds["worker"] == every | {"PodDisruptionBudget"}
+    assert kinds["bare"] == every
     service = web()
     secrets = [o for o in rendered(on_kubernetes(service), service, versions) if o["kind"] == "Secret"]
     assert {s["type"] for s in secrets} == {"Opaque", "kubernetes.io/dockerconfigjson"} and len(secrets) == 3

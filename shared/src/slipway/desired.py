@@ -35,6 +35,12 @@ class ClusterTarget(BaseModel):
     # kubernetes clusters: where built images are pushed and what the nodes pull them from (the organization's
     # default container registry)
     registry: RegistryRef | None = None
+    # kubernetes clusters, from the cluster's advanced settings: the ingress class and cert-manager cluster issuer
+    # public services get Ingresses with (None: no ingress controller, Slipway's own edge serves them), and the
+    # StorageClass of volume claims (None: the cluster's default)
+    ingress_class: str | None = None
+    ingress_issuer: str | None = None
+    storage_class: str | None = None
 
 
 class GitSource(BaseModel):

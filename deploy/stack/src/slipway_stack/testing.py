@@ -177,7 +177,10 @@ class RunningStack:
 
 def _stack_env() -> dict[str, str]:
     # The harness starts its own Postgres and NATS, exactly like `make up` on a fresh machine.
-    return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL")}
+    # the Kubernetes drift correction runs every few seconds (60 by default), so its test waits for seconds
+    env.setdefault("DEPLOYER_KUBERNETES_RECONCILE_SECONDS", "3")
+    return env
 
 
 def stack_processes(state_dir: Path) -> list[int]:

@@ -120,6 +120,7 @@ class Drivers:
             rollout_timeout=self.settings.rollout_timeout_seconds,
             qps=self.settings.kubernetes_qps,
             burst=self.settings.kubernetes_burst,
+            job_timeout=self.settings.job_timeout_seconds,
         )
         self.cache[key] = driver
         return driver
@@ -139,6 +140,7 @@ class Drivers:
                 retain_replaced_seconds=self.settings.retain_replaced_seconds,
                 edge_resolver=self.settings.edge_resolver,
                 extra_labels={INSTALLATION_LABEL: self.settings.installation_id},
+                job_timeout=self.settings.job_timeout_seconds,
             )
         return self.cache[key]
 
@@ -149,6 +151,35 @@ class Drivers:
             await self.default().adopt(prune=True)
         except Exception as exc:  # noqa: BLE001 - no engine or edge yet: routes come back with the next apply
             log.warning("could not adopt running services: %s", exc)
+
+    async def warm_kubernetes(
+        self, environment_ids: list[str], scope: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> int:
+        """At start-up: find the Kubernetes clusters of the environments that run something (so the drift
+        correction covers them before their next deploy) and route their public Services again."""
+        adopted: set[int] = set()
+        for environment_id in environment_ids:
+            try:
+                driver = await self.for_environment(environment_id, scope)
+                if driver.engine == "kubernetes" and id(driver) not in adopted:
+                    adopted.add(id(driver))
+                    await driver.adopt()
+            except Exception as exc:  # noqa: BLE001 - an unreachable cluster is tried again at its next use
+                log.warning("environment %s: cluster not adopted: %s", environment_id, exc)
+        return len(adopted)
+
+    async def reconcile_kubernetes(self) -> list[str]:
+        """One drift-correction pass over every Kubernetes cluster in use; what was put back."""
+        from deployer.runtime.kubernetes import KubernetesDriver
+
+        corrected: list[str] = []
+        for driver in list(self.cache.values()):
+            if isinstance(driver, KubernetesDriver):
+                try:
+                    corrected += await driver.reconcile()
+                except Exception as exc:  # noqa: BLE001 - an unreachable cluster is tried again next pass
+                    log.warning("drift correction skipped a cluster: %s", exc)
+        return corrected
 
     async def close(self) -> None:
         await asyncio.gather(*self._closing, return_exceptions=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from deployer import repository
 from deployer.buildwatch import BuildWatch
 from deployer.clients import Builder, Catalog
 from deployer.deployment.endpoints import router as deployments
@@ -82,10 +85,25 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
         async def driver_of(environment_id: str) -> RuntimeDriver:
             return await drivers.for_environment(environment_id, catalog.environment_scope)
 
+        async def drift() -> None:
+            """Kubernetes: adopt the clusters in use once, then correct drift every few seconds."""
+            try:
+                async with app.state.db.transaction() as session:
+                    environments = await repository.live_environments(session)
+                await drivers.warm_kubernetes(environments, catalog.environment_scope)
+            except Exception as exc:  # noqa: BLE001 - the clusters are then found at their next deploy
+                logging.getLogger("deployer.drift").warning("clusters in use not adopted: %s", exc)
+            while settings.kubernetes_reconcile_seconds > 0:
+                await asyncio.sleep(settings.kubernetes_reconcile_seconds)
+                await drivers.reconcile_kubernetes()
+
+        app.state.drift = asyncio.create_task(drift())
         app.state.tails = Tails(app.state.nats, driver_of, idle_seconds=settings.tail_idle_seconds, secrets=secrets)
         await app.state.tails.start()
 
     async def stop(app: FastAPI) -> None:
+        app.state.drift.cancel()
+        await asyncio.gather(app.state.drift, return_exceptions=True)
         await app.state.tails.stop()
         await app.state.builds.stop()
         await app.state.scheduler.stop()

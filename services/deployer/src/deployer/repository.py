@@ -20,6 +20,18 @@ async def latest_deployment(session: AsyncSession, environment_id: uuid.UUID) ->
     )
 
 
+async def live_environments(session: AsyncSession, limit: int = 10_000) -> list[str]:
+    """Environments whose latest deployment is not an uninstall: those that may run something."""
+    latest = (
+        select(Deployment.environment_id, Deployment.action)
+        .distinct(Deployment.environment_id)
+        .order_by(Deployment.environment_id, Deployment.number.desc())
+        .subquery()
+    )
+    rows = await session.scalars(select(latest.c.environment_id).where(latest.c.action != "DELETE").limit(limit))
+    return [str(r) for r in rows]
+
+
 async def last_finished(session: AsyncSession, environment_id: uuid.UUID) -> Deployment | None:
     return await session.scalar(
         select(Deployment)

@@ -52,6 +52,9 @@ class DeployerSettings(ServiceSettings):
     # Kubernetes clusters: the client's request rate limit (a token bucket: requests per second, burst)
     kubernetes_qps: float = Field(default=20.0, gt=0)
     kubernetes_burst: int = Field(default=40, ge=1)
+    # how often the Kubernetes drift correction puts back what changed behind Slipway's back (0: never)
+    kubernetes_reconcile_seconds: float = Field(default=60.0, ge=0)
+    job_timeout_seconds: float = Field(default=3600.0, gt=0)  # a job run's maximum duration
     # live service logs: a tail stops this long after the last request (keep-alive) naming it
     tail_idle_seconds: float = 30.0
     # this installation's name on a shared engine: its containers carry `slipway.installation=<id>` and it

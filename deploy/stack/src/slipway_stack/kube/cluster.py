@@ -39,9 +39,17 @@ from slipway_stack.procs import alive, free_port, read_pid, start_detached, stop
 NODE_NAME = "slipway-node"
 LOCK = Path(os.environ.get("SLIPWAY_KUBERNETES_LOCK", "/run/slipway-kubernetes.lock"))
 PORTS = ("etcd", "etcd_peer", "apiserver", "kubelet", "kubelet_healthz", "proxy_healthz", "proxy_metrics")
-USERS = ("admin", "kubelet", "kube-proxy", "controller-manager", "scheduler", "cluster-dns")
+USERS = ("admin", "kubelet", "kube-proxy", "controller-manager", "scheduler", "cluster-dns", "volumes")
 # stop order: the node first (so nothing restarts pods), then the control plane
-COMPONENTS = ("kube-proxy", "kubelet", "cluster-dns", "kube-scheduler", "kube-controller-manager", "kube-apiserver")
+COMPONENTS = (
+    "kube-proxy",
+    "kubelet",
+    "cluster-dns",
+    "volumes",
+    "kube-scheduler",
+    "kube-controller-manager",
+    "kube-apiserver",
+)
 
 Progress = Callable[[str], None]
 
@@ -215,6 +223,14 @@ class EmbeddedKubernetes:
                 f"--kubeconfig={self._component_kubeconfig('cluster-dns')}",
                 f"--state={root}",
             ]
+        if name == "volumes":  # the `slipway-local` StorageClass's provisioner (volumes.py)
+            return [
+                sys.executable,
+                "-m",
+                "slipway_stack.kube.volumes",
+                f"--kubeconfig={self._component_kubeconfig('volumes')}",
+                f"--state={root}",
+            ]
         if name == "kubelet":
             return [
                 b("kubelet"),
@@ -263,7 +279,7 @@ class EmbeddedKubernetes:
                 self._start(name, self._argv(name))
             self._wait_containerd(timeout)
             self._import_pause_image()
-            for name in ("cluster-dns", "kubelet", "kube-proxy"):
+            for name in ("cluster-dns", "volumes", "kubelet", "kube-proxy"):
                 self._start(name, self._argv(name))
             self._wait_node_ready(timeout)
         except Exception:

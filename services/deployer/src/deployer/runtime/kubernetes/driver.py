@@ -25,8 +25,9 @@ from deployer.runtime.base import Applied, ImageTarget, LogSink, RolloutFailed, 
 from deployer.runtime.kubernetes import jobs as J
 from deployer.runtime.kubernetes import manifests as M
 from deployer.runtime.kubernetes.api import KubeApi, KubeError, counting, kind_of
+from deployer.runtime.kubernetes.drift import Drift
 from deployer.runtime.kubernetes.live import LiveState
-from deployer.runtime.kubernetes.rollout import REPLICASETS, REVISION, wait_rolled_out
+from deployer.runtime.kubernetes.rollout import REPLICASETS, REVISION, STATEFULSETS, wait_rolled_out
 from slipway.desired import DesiredState, RegistryRef, ServiceSpec, kubernetes_namespace
 
 log = logging.getLogger("deployer.runtime.kubernetes")
@@ -36,15 +37,26 @@ SECRETS = kind_of("v1", "Secret")
 SERVICES = kind_of("v1", "Service")
 DEPLOYMENTS = kind_of("apps/v1", "Deployment")
 PODS = kind_of("v1", "Pod")
-SUPPORTED = ("APPLICATION", "CONTAINER", "JOB")
+CLAIMS = kind_of("v1", "PersistentVolumeClaim")
+INGRESSES = kind_of("networking.k8s.io/v1", "Ingress")
+SUPPORTED = ("APPLICATION", "CONTAINER", "JOB", "DATABASE")
+SET_FIELDS = ("selector", "serviceName", "replicas", "podManagementPolicy", "updateStrategy", "revisionHistoryLimit",
+              "volumeClaimTemplates")  # fmt: skip
+DEPLOYMENT_FIELDS = ("selector", "strategy", "revisionHistoryLimit", "progressDeadlineSeconds", "replicas")
+
+
+def workload_kind(service: ServiceSpec) -> Any:
+    """A service with storage is a StatefulSet (its volumes follow its pods), any other a Deployment."""
+    return STATEFULSETS if service.volumes else DEPLOYMENTS
 
 
 def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    """What an apply can change: not the status (controllers write it), nor the bookkeeping metadata."""
     meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in ("managedFields", "resourceVersion")}
-    return {**obj, "metadata": meta}
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
 
 
-class KubernetesDriver(LiveState):
+class KubernetesDriver(LiveState, Drift):
     """RuntimeDriver for Kubernetes clusters (APPLICATION and CONTAINER services)."""
 
     engine = "kubernetes"
@@ -115,7 +127,18 @@ class KubernetesDriver(LiveState):
         await self.api.apply(obj)
         return True
 
-    async def _ensure_namespace(self, state: DesiredState) -> bool:
+    async def _ensure_namespace(self, state: DesiredState, sink: LogSink) -> bool:
+        name = M.namespace_of(state)
+        found = await self.api.get(NAMESPACES, None, name)
+        if found is not None and found["metadata"].get("deletionTimestamp"):
+            # the environment's last workload went a moment ago: its namespace must be gone before it comes back
+            await sink(f"waiting for the namespace {name} to finish terminating")
+            for _ in range(600):
+                if await self.api.get(NAMESPACES, None, name) is None:
+                    break
+                await asyncio.sleep(0.5)
+            else:
+                raise RolloutFailed(f"the namespace {name} is still terminating after 5 minutes")
         written = await self.sync(M.namespace(state, self.installation))
         if written:  # pods are admitted once the namespace's default service account exists
             for _ in range(100):
@@ -139,8 +162,6 @@ class KubernetesDriver(LiveState):
         image = image or image_ref(service)
         if image is None:
             raise RolloutFailed(f"{service.name}: no image to run")
-        if service.volumes:
-            raise RolloutFailed(f"{service.name}: services with volumes cannot run on Kubernetes clusters yet")
         async with self._lock(service.id):
             tally = counting()
             try:
@@ -148,13 +169,13 @@ class KubernetesDriver(LiveState):
                     return await self._apply_job(state, service, image, deployment_id, log)
                 return await self._apply(state, service, image, log)
             except KubeError as exc:  # refused by the API server (RBAC, validation): a clear deployment error
-                raise RolloutFailed(f"{service.name}: the cluster refused it: {exc}") from None
+                raise RolloutFailed(f"the cluster refused it: {exc}") from None
             finally:
                 await log(f"{service.name}: {tally.requests} Kubernetes API requests, {tally.writes} writes")
 
-    async def _prepare(self, state: DesiredState, service: ServiceSpec) -> tuple[bool, list[str]]:
+    async def _prepare(self, state: DesiredState, service: ServiceSpec, sink: LogSink) -> tuple[bool, list[str]]:
         """The namespace and its pull secret; (anything written, the pull secrets' names)."""
-        written = await self._ensure_namespace(state)
+        written = await self._ensure_namespace(state, sink)
         pull = M.pull_secret(state, self._pull_registries(state, service), self.installation)
         if pull is not None:
             written = await self.sync(pull) or written
@@ -175,13 +196,15 @@ class KubernetesDriver(LiveState):
         assert service.job is not None
         ns, name = M.namespace_of(state), M.workload_name(service)
         versions = await self.versions()
-        written, pulls = await self._prepare(state, service)
+        written, pulls = await self._prepare(state, service, sink)
         written = await self._sync_config(state, service) or written
         timeout = int(self.job_timeout)
         if service.job.kind == "CRON":
             J.check_time_zone(service, versions.minor)
             cron = J.cron_job(state, service, image, self.installation, pulls, timeout, versions.batch_cron)
             written = await self.sync(cron) or written
+            files = M.files_secret(state, service, self.installation)
+            await self._remember(state, service, [M.env_secret(state, service, self.installation), files, cron])
             await sink(f'{service.name}: CronJob {name} runs on "{service.job.cron}" (UTC)')
             return Applied(written, [name])
         await self._delete_runs(ns, service.id)
@@ -209,48 +232,70 @@ class KubernetesDriver(LiveState):
     async def _apply(self, state: DesiredState, service: ServiceSpec, image: str, sink: LogSink) -> Applied:
         ns, name = M.namespace_of(state), M.workload_name(service)
         versions = await self.versions()
-        written, pulls = await self._prepare(state, service)
-        previous = await self.api.get(DEPLOYMENTS, ns, name)
+        written, pulls = await self._prepare(state, service, sink)
+        stateful = bool(service.volumes)
+        previous = await self.api.get(workload_kind(service), ns, name)
         old_env = await self.api.get(SECRETS, ns, f"{name}-env") if previous is not None else None
         replicas = M.replicas_of(service)
-        deployment = M.deployment(state, service, image, self.installation, pulls, self.stop_timeout, replicas)
+        if stateful:
+            replicas = max(service.min_running_instances, 1)  # each instance with its own volumes: no autoscaling
+            storage = state.cluster.storage_class
+            workload = M.stateful_set(state, service, image, self.installation, pulls, self.stop_timeout, storage)
+        else:
+            workload = M.deployment(state, service, image, self.installation, pulls, self.stop_timeout, replicas)
         try:
             env_written = await self._sync_config(state, service)
-            rolled = await self.sync(deployment)
+            rolled = await self.sync(workload)
             if rolled:
                 await sink(f"{service.name}: rolling out {image} ({replicas or 'autoscaled'} instance(s))")
                 deadline = min(self.rollout_timeout, float(M.progress_deadline(service)))
-                await wait_rolled_out(self.api, ns, name, service, deadline, sink)
+                await wait_rolled_out(self.api, ns, name, service, deadline, sink, stateful)
             written = rolled or env_written or written
         except BaseException as exc:
             reason = str(exc) or type(exc).__name__
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._roll_back(state, service, previous, old_env, sink, reason))
             raise
-        for extra in (
+        routes = S.public_routes(state, service)
+        entry = M.ingress(state, service, self.installation, routes)
+        extras = [
             M.service_object(state, service, self.installation),
             M.disruption_budget(state, service, self.installation, versions),
-            M.autoscaler(state, service, self.installation, versions),
-        ):
+            None if stateful else M.autoscaler(state, service, self.installation, versions),
+            entry,
+        ]
+        for extra in extras:
             if extra is not None:
                 written = await self.sync(extra) or written
         await self._prune_extras(state, service, versions)
-        routes = S.public_routes(state, service)
-        await self._route(ns, service, routes)
+        await self._route(ns, service, [] if entry else routes)  # with an Ingress, the cluster's controller serves
+        config = [M.env_secret(state, service, self.installation), M.files_secret(state, service, self.installation)]
+        await self._remember(state, service, [*config, workload, *extras])  # what reconcile() puts back
         if not written:
             await sink(f"{service.name}: the cluster already runs this version")
+        if entry is not None:
+            scheme = "https" if state.cluster.ingress_issuer else "http"
+            return Applied(written, [name], [f"{scheme}://{r.host}{r.path_prefix or ''}" for r in routes])
         return Applied(written, [name], self._urls(routes))
 
     async def _prune_extras(self, state: DesiredState, service: ServiceSpec, versions: M.Versions) -> None:
-        """Drop the autoscaler, budget or Service a previous version had and this one no longer needs."""
+        """Drop the autoscaler, budget, Service or other workload kind a previous version had and this one no
+        longer needs (a service that gained storage leaves its Deployment for a StatefulSet)."""
         ns, name = M.namespace_of(state), M.workload_name(service)
+        other = DEPLOYMENTS if service.volumes else STATEFULSETS
+        if await self.api.get(other, ns, name) is not None:
+            await self.api.delete(other, ns, name)
         wanted = {
             "HorizontalPodAutoscaler": (
                 versions.autoscaling,
-                M.autoscaler(state, service, self.installation, versions),
+                None if service.volumes else M.autoscaler(state, service, self.installation, versions),
             ),
             "PodDisruptionBudget": (versions.policy, M.disruption_budget(state, service, self.installation, versions)),
             "Service": ("v1", M.service_object(state, service, self.installation)),
+            "Ingress": (
+                "networking.k8s.io/v1",
+                M.ingress(state, service, self.installation, S.public_routes(state, service)),
+            ),
         }
         for kind_name, (api_version, obj) in wanted.items():
             if obj is None:
@@ -290,9 +335,10 @@ class KubernetesDriver(LiveState):
             await self.api.apply(restored)
         template = previous["spec"]["template"]
         template["metadata"].get("labels", {}).pop("pod-template-hash", None)
+        stateful = previous["kind"] == "StatefulSet"
         back = {
             "apiVersion": "apps/v1",
-            "kind": "Deployment",
+            "kind": previous["kind"],
             "metadata": {
                 "name": name,
                 "namespace": ns,
@@ -302,17 +348,31 @@ class KubernetesDriver(LiveState):
                 },
             },
             "spec": {
-                k: previous["spec"][k]
-                for k in ("selector", "strategy", "revisionHistoryLimit", "progressDeadlineSeconds", "replicas")
-                if k in previous["spec"]
+                k: previous["spec"][k] for k in (SET_FIELDS if stateful else DEPLOYMENT_FIELDS) if k in previous["spec"]
             }
-            | {"template": template},
+            | {"template": template},  # fmt: skip
         }
         await self.api.apply(back)
+        if stateful:  # a StatefulSet never replaces a pod that is not ready by itself: the stuck new pod goes
+            await self._replace_stuck_pods(ns, name, service)
         try:
-            await wait_rolled_out(self.api, ns, name, service, float(M.progress_deadline(service)), sink)
+            deadline = float(M.progress_deadline(service))
+            await wait_rolled_out(self.api, ns, name, service, deadline, sink, stateful)
         except RolloutFailed as exc:
             await sink(f"{service.name}: the previous version did not come back either: {exc}")
+
+    async def _replace_stuck_pods(self, namespace: str, name: str, service: ServiceSpec) -> None:
+        for _ in range(50):  # the controller records the reverted template as the update revision
+            found = await self.api.get(STATEFULSETS, namespace, name) or {}
+            status = found.get("status", {})
+            if int(status.get("observedGeneration", 0)) >= int(found.get("metadata", {}).get("generation", 0)):
+                break
+            await asyncio.sleep(0.1)
+        revision = found.get("status", {}).get("updateRevision")
+        pods = await self.api.list(PODS, namespace, f"{M.L_SERVICE}={service.id}")
+        for pod in pods["items"]:
+            if revision and pod["metadata"].get("labels", {}).get("controller-revision-hash") != revision:
+                await self.api.delete(PODS, namespace, pod["metadata"]["name"])
 
     # -- the edge ----------------------------------------------------------------------------------
     async def _route(self, namespace: str, service: ServiceSpec, routes: list[S.PublicRoute]) -> None:
@@ -353,16 +413,18 @@ class KubernetesDriver(LiveState):
     async def stop(self, state: DesiredState, service: ServiceSpec, log: LogSink) -> None:
         ns, name = M.namespace_of(state), M.workload_name(service)
         async with self._lock(service.id):
+            await self._forget(ns, service)  # a stopped service is not put back by the drift correction
             if service.kind == "JOB":
                 await self._stop_job(ns, service, log)
                 return
             autoscaler = kind_of((await self.versions()).autoscaling, "HorizontalPodAutoscaler")
             if await self.api.get(autoscaler, ns, name) is not None:
                 await self.api.delete(autoscaler, ns, name)  # it would scale the Deployment up again
-            if await self.api.get(DEPLOYMENTS, ns, name) is None:
+            kind = workload_kind(service)
+            if await self.api.get(kind, ns, name) is None:
                 await log(f"{service.name}: nothing runs")
                 return
-            await self.api.patch(kind_of("apps/v1", "Deployment"), ns, f"{name}/scale", {"spec": {"replicas": 0}})
+            await self.api.patch(kind, ns, f"{name}/scale", {"spec": {"replicas": 0}})  # volumes are kept
             await log(f"{service.name}: scaled to 0")
             for _ in range(int(self.stop_timeout * 10) + 300):
                 pods = await self.api.list(kind_of("v1", "Pod"), ns, f"{M.L_SERVICE}={service.id}")
@@ -386,14 +448,16 @@ class KubernetesDriver(LiveState):
             await log(f"{service.name}: a job runs on its events and schedule: nothing to restart")
             return
         async with self._lock(service.id):
-            found = await self.api.get(DEPLOYMENTS, ns, name)
+            kind = workload_kind(service)
+            found = await self.api.get(kind, ns, name)
             if found is None:
                 raise RolloutFailed(f"{service.name}: not deployed on this cluster")
             stamp = hashlib.sha256(f"{name}{asyncio.get_running_loop().time()}".encode()).hexdigest()[:12]
             patch = {"spec": {"template": {"metadata": {"annotations": {M.L + "restarted": stamp}}}}}
-            await self.api.patch(DEPLOYMENTS, ns, name, patch)
+            await self.api.patch(kind, ns, name, patch)
             await log(f"{service.name}: restarting its pods one at a time")
-            await wait_rolled_out(self.api, ns, name, service, float(M.progress_deadline(service)), log)
+            deadline = float(M.progress_deadline(service))
+            await wait_rolled_out(self.api, ns, name, service, deadline, log, kind is STATEFULSETS)
 
     async def _delete_service(self, namespace: str, service_id: str) -> None:
         selector = f"{M.L_SERVICE}={service_id}"
@@ -402,9 +466,12 @@ class KubernetesDriver(LiveState):
             kind_of(versions.autoscaling, "HorizontalPodAutoscaler"),
             kind_of(versions.policy, "PodDisruptionBudget"),
             DEPLOYMENTS,
+            STATEFULSETS,
             kind_of(versions.batch_cron, "CronJob"),
             J.JOBS,
             SECRETS,
+            INGRESSES,
+            CLAIMS,  # the service's data goes with it (the volumes' reclaim policy decides what the disk does)
         )
         for kind in kinds:
             await self.api.delete_collection(kind, namespace, selector)
@@ -427,7 +494,7 @@ class KubernetesDriver(LiveState):
 
     async def _workloads_left(self, namespace: str) -> bool:
         selector = f"{M.L_MANAGED}={M.MANAGED_BY}"
-        for kind in (DEPLOYMENTS, kind_of((await self.versions()).batch_cron, "CronJob"), J.JOBS):
+        for kind in (DEPLOYMENTS, STATEFULSETS, kind_of((await self.versions()).batch_cron, "CronJob"), J.JOBS):
             if (await self.api.list(kind, namespace, selector))["items"]:
                 return True
         return False

@@ -65,10 +65,11 @@ class LiveState:
     api: KubeApi
 
     async def live_status(self, namespace: str, cron_version: str = "batch/v1") -> list[ServiceStatus]:
-        """One status per Deployment and per job service of the namespace, pods as instances (four lists)."""
+        """One status per workload (Deployment, StatefulSet, job) of the namespace, pods as instances."""
         selector = f"{M.L_MANAGED}={M.MANAGED_BY}"
         try:
             deployments = await self.api.list(DEPLOYMENTS, namespace, selector)
+            sets = await self.api.list(kind_of("apps/v1", "StatefulSet"), namespace, selector)
             pods = await self.api.list(PODS, namespace, selector)
             jobs = await self.api.list(JOBS, namespace, selector)
             crons = await self.api.list(kind_of(cron_version, "CronJob"), namespace, selector)
@@ -82,7 +83,7 @@ class LiveState:
             if service_id:
                 by_service.setdefault(service_id, []).append(pod)
         out = _job_statuses(jobs["items"], crons["items"], by_service)
-        for deployment in deployments["items"]:
+        for deployment in [*deployments["items"], *sets["items"]]:
             service_id = deployment["metadata"].get("labels", {}).get(M.L_SERVICE)
             if not service_id:
                 continue
@@ -102,8 +103,9 @@ class LiveState:
 
         async def one(pod: str) -> None:
             last_ms, at_last = since_ms, set[str]()  # resumes skip what was already sent (sinceTime is in seconds)
+            following = follow
             while True:
-                query: dict[str, Any] = {"container": "app", "timestamps": "true", "follow": str(follow).lower()}
+                query: dict[str, Any] = {"container": "app", "timestamps": "true", "follow": str(following).lower()}
                 if last_ms is not None:
                     query["sinceTime"] = _rfc3339(last_ms)
                 try:
@@ -118,15 +120,17 @@ class LiveState:
                         at_last.add(line.message)
                         await queue.put(line)
                 except KubeError as exc:
-                    if exc.status == 404 or (exc.status == 400 and not follow):  # gone, or never started
+                    if exc.status == 404 or (exc.status == 400 and not following):  # gone, or never started
                         return
                     log.debug("log stream of %s: %s", pod, exc)
-                if not follow:
+                if not following:
                     return
                 await asyncio.sleep(1.0)
                 found = await self.api.get(PODS, namespace, pod)
-                if found is None or found.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-                    return  # gone, or finished (a job's run): its whole output was read
+                if found is None:
+                    return
+                if found.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                    following = False  # finished (a job's run, perhaps before its log could be followed): read it once
 
         async def scan() -> None:
             try:

@@ -281,13 +281,61 @@ def deployment(
     }
 
 
+def claim_name(volume_id: str) -> str:
+    return f"v-{hashlib.sha256(volume_id.encode()).hexdigest()[:12]}"
+
+
+def stateful_set(
+    state: DesiredState,
+    service: ServiceSpec,
+    image: str,
+    installation: str,
+    pull_secrets: list[str],
+    grace: int,
+    storage_class: str | None = None,
+) -> dict[str, Any]:
+    """A service with storage: each instance keeps its own volume claims across versions; an update replaces
+    one pod at a time (stop, then start on the same volume: never two pods on one volume)."""
+    template = pod_template(state, service, image, installation, pull_secrets, grace)
+    mounts = [{"name": claim_name(v.id), "mountPath": v.mount_point} for v in service.volumes]
+    container = template["spec"]["containers"][0]
+    container["volumeMounts"] = [*container.get("volumeMounts", []), *mounts]
+    claims = []
+    for volume in service.volumes:
+        spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{max(volume.size_gib, 1)}Gi"}},
+        }
+        if storage_class:
+            spec["storageClassName"] = storage_class
+        labels = service_labels(state, service, installation)
+        claims.append({"metadata": {"name": claim_name(volume.id), "labels": labels}, "spec": spec})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _meta(state, service, workload_name(service), installation),
+        "spec": {
+            "selector": {"matchLabels": selector(service.id)},
+            "serviceName": workload_name(service),
+            "replicas": max(service.min_running_instances, 1),
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "revisionHistoryLimit": 5,
+            "template": template,
+            "volumeClaimTemplates": claims,
+        },
+    }
+
+
 def service_object(state: DesiredState, service: ServiceSpec, installation: str) -> dict[str, Any] | None:
     """The ClusterIP Service named after the internal host, one port entry per port; its annotation keeps the
     public routes so a restarted deployer re-routes the edge from the cluster alone."""
     if not service.ports:
         return None
     meta = _meta(state, service, workload_name(service), installation)
-    meta["annotations"][A_ROUTES] = S.encode_routes(S.public_routes(state, service))
+    # an ingress controller serves the public hosts of such a cluster: nothing for Slipway's edge to adopt
+    edge_routes = [] if state.cluster.ingress_class else S.public_routes(state, service)
+    meta["annotations"][A_ROUTES] = S.encode_routes(edge_routes)
     ports = [
         {"name": f"p{p.internal_port}", "port": p.internal_port, "targetPort": p.internal_port,
          "protocol": _protocol(p.protocol)}
@@ -299,6 +347,30 @@ def service_object(state: DesiredState, service: ServiceSpec, installation: str)
         "metadata": meta,
         "spec": {"type": "ClusterIP", "selector": selector(service.id), "ports": ports},
     }
+
+
+def ingress(
+    state: DesiredState, service: ServiceSpec, installation: str, routes: list[S.PublicRoute]
+) -> dict[str, Any] | None:
+    """For a cluster with an ingress controller: the public hosts (custom domains included) to the Service, TLS
+    from cert-manager when the cluster names an issuer."""
+    klass, issuer = state.cluster.ingress_class, state.cluster.ingress_issuer
+    if not klass or not routes or not service.ports:
+        return None
+    rules: dict[str, list[dict[str, Any]]] = {}
+    for route in routes:
+        backend = {"service": {"name": workload_name(service), "port": {"number": route.port}}}
+        path = {"path": route.path_prefix or "/", "pathType": "Prefix", "backend": backend}
+        rules.setdefault(route.host, []).append(path)
+    meta = _meta(state, service, workload_name(service), installation)
+    spec: dict[str, Any] = {
+        "ingressClassName": klass,
+        "rules": [{"host": host, "http": {"paths": paths}} for host, paths in sorted(rules.items())],
+    }
+    if issuer:
+        meta["annotations"]["cert-manager.io/cluster-issuer"] = issuer
+        spec["tls"] = [{"hosts": sorted(rules), "secretName": f"{workload_name(service)}-tls"}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
 
 
 def disruption_budget(

@@ -12,6 +12,7 @@ from deployer.runtime.kubernetes.api import KubeApi, kind_of
 from slipway.desired import ServiceSpec
 
 DEPLOYMENTS = kind_of("apps/v1", "Deployment")
+STATEFULSETS = kind_of("apps/v1", "StatefulSet")
 REPLICASETS = kind_of("apps/v1", "ReplicaSet")
 PODS = kind_of("v1", "Pod")
 REVISION = "deployment.kubernetes.io/revision"
@@ -49,12 +50,26 @@ def rollout_progress(deployment: dict[str, Any]) -> Progress:
     return Progress(ready, f"{updated}/{want} updated, {available} available, {total - updated} old")
 
 
+def set_progress(found: dict[str, Any]) -> Progress:
+    """A StatefulSet is rolled out once every replica runs the update revision and is ready."""
+    meta, spec, status = found["metadata"], found.get("spec", {}), found.get("status", {})
+    want = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
+        return Progress(False, "waiting for the controller")
+    updated, ready = int(status.get("updatedReplicas", 0)), int(status.get("readyReplicas", 0))
+    current = status.get("currentRevision") == status.get("updateRevision")
+    done = ready >= want and (current or updated >= want) and int(status.get("replicas", 0)) <= want
+    return Progress(done, f"{updated}/{want} updated, {ready} ready")
+
+
 def pod_problem(pod: dict[str, Any], readiness_budget: float, now: float) -> tuple[str, str] | None:
     """(cause, detail) when a new pod can no longer become ready by itself."""
     status = pod.get("status", {})
     for condition in status.get("conditions", []):
         if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
-            return "Unschedulable", str(condition.get("message") or "")
+            message = str(condition.get("message") or "")
+            if "PersistentVolumeClaim" not in message:  # a claim being bound: the scheduler tries again
+                return "Unschedulable", message
     for c in status.get("containerStatuses", []):
         waiting = (c.get("state") or {}).get("waiting") or {}
         reason = waiting.get("reason")
@@ -110,25 +125,42 @@ async def last_output(api: KubeApi, namespace: str, pod: str, previous: bool) ->
     return b"".join(lines).decode(errors="replace").strip()
 
 
+async def set_pods(api: KubeApi, namespace: str, found: dict[str, Any], service_id: str) -> list[dict[str, Any]]:
+    """The pods of the StatefulSet's update revision."""
+    revision = found.get("status", {}).get("updateRevision")
+    if not revision:
+        return []
+    pods = await api.list(PODS, namespace, f"slipway.dev/service-id={service_id},controller-revision-hash={revision}")
+    return list(pods["items"])
+
+
 async def wait_rolled_out(
-    api: KubeApi, namespace: str, name: str, service: ServiceSpec, deadline_s: float, log: LogSink
+    api: KubeApi,
+    namespace: str,
+    name: str,
+    service: ServiceSpec,
+    deadline_s: float,
+    log: LogSink,
+    stateful: bool = False,
 ) -> None:
-    """Until the Deployment is rolled out; RolloutFailed naming the cause (and a hint) otherwise."""
+    """Until the Deployment (or StatefulSet) is rolled out; RolloutFailed naming the cause (and a hint)."""
     started = time.monotonic()
     said = ""
     budget = readiness_budget(service)
     delay = 0.1
+    kind = STATEFULSETS if stateful else DEPLOYMENTS
     while True:
-        found = await api.get(DEPLOYMENTS, namespace, name)
+        found = await api.get(kind, namespace, name)
         if found is None:
-            raise RolloutFailed(f"{service.name}: the Deployment disappeared during the rollout")
-        progress = rollout_progress(found)
+            raise RolloutFailed(f"{service.name}: the {kind.plural[:-1]} disappeared during the rollout")
+        progress = set_progress(found) if stateful else rollout_progress(found)
         if progress.ready:
             return
         if progress.message != said:
             await log(f"{service.name}: {progress.message}")
             said = progress.message
-        for pod in await new_pods(api, namespace, found, service.id):
+        pods = await (set_pods if stateful else new_pods)(api, namespace, found, service.id)
+        for pod in pods:
             problem = pod_problem(pod, budget, time.time())
             if problem is not None:
                 cause, detail = problem

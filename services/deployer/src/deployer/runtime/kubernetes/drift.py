@@ -1,0 +1,96 @@
+"""Drift correction on Kubernetes: what a successful apply made is recorded in the cluster, and put back when it
+changes behind Slipway's back (a `kubectl scale`, an edited variable, a deleted Service).
+
+After each successful apply the driver keeps the objects it applied in one Secret per service
+(`<internal host>-applied`, labelled `slipway.dev/record=applied`; gzipped JSON, written only when it differs).
+`reconcile()` lists those records across the cluster and syncs each object again: the dry-run comparison of
+`sync` means an object that still matches is not written, so a quiet cluster costs reads only. A stopped
+service has no record (nothing to put back), an uninstalled one loses it with its other objects. A field
+another manager added to an object (say `kubectl set env`) stays: server-side apply leaves other managers'
+fields alone; the values Slipway owns are what is corrected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from deployer.runtime.kubernetes import manifests as M
+from deployer.runtime.kubernetes.api import KubeApi, KubeError, kind_of
+from slipway.desired import DesiredState, ServiceSpec
+
+log = logging.getLogger("deployer.runtime.kubernetes")
+SECRETS = kind_of("v1", "Secret")
+L_RECORD = M.L + "record"
+
+
+def record_name(service: ServiceSpec) -> str:
+    return f"{M.workload_name(service)}-applied"
+
+
+def record(
+    state: DesiredState, service: ServiceSpec, installation: str, objects: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The Secret that keeps `objects` (deterministic bytes: an unchanged apply leaves it unwritten)."""
+    document = json.dumps(objects, sort_keys=True, separators=(",", ":")).encode()
+    packed = base64.b64encode(gzip.compress(document, mtime=0)).decode()
+    labels = {**M.service_labels(state, service, installation), L_RECORD: "applied"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": record_name(service), "namespace": M.namespace_of(state), "labels": labels},
+        "type": "Opaque",
+        "data": {"objects": packed},
+    }
+
+
+def recorded_objects(secret: dict[str, Any]) -> list[dict[str, Any]]:
+    packed = secret.get("data", {}).get("objects", "")
+    return list(json.loads(gzip.decompress(base64.b64decode(packed))))
+
+
+class Drift:
+    """Mixed into the driver: its `api`, `installation`, `sync` and per-service locks."""
+
+    api: KubeApi
+    installation: str
+    sync: Callable[[dict[str, Any]], Awaitable[bool]]
+    _locks: dict[str, asyncio.Lock]
+
+    async def _remember(self, state: DesiredState, service: ServiceSpec, objects: list[dict[str, Any] | None]) -> bool:
+        return await self.sync(record(state, service, self.installation, [o for o in objects if o is not None]))
+
+    async def _forget(self, namespace: str, service: ServiceSpec) -> None:
+        await self.api.delete(SECRETS, namespace, record_name(service))
+
+    async def reconcile(self) -> list[str]:
+        """Put back every recorded object that drifted; `kind/namespace/name` of each one written. A service
+        being deployed or stopped right now (its lock held) is left to that work."""
+        selector = f"{L_RECORD}=applied,{M.L_INSTALLATION}={self.installation}"
+        corrected: list[str] = []
+        for secret in (await self.api.list(SECRETS, None, selector))["items"]:
+            service_id = secret["metadata"].get("labels", {}).get(M.L_SERVICE, "")
+            lock = self._locks.setdefault(service_id, asyncio.Lock())
+            if lock.locked():
+                continue
+            try:
+                objects = recorded_objects(secret)
+            except (ValueError, OSError, EOFError) as exc:
+                log.warning("unreadable applied record %s: %s", secret["metadata"]["name"], exc)
+                continue
+            async with lock:
+                for obj in objects:
+                    meta = obj["metadata"]
+                    try:
+                        if await self.sync(obj):
+                            corrected.append(f"{obj['kind']}/{meta.get('namespace')}/{meta['name']}")
+                    except KubeError as exc:
+                        log.warning("could not correct %s %s: %s", obj["kind"], meta["name"], exc)
+        if corrected:
+            log.warning("drift corrected: %s", ", ".join(corrected))
+        return corrected

@@ -1,0 +1,89 @@
+"""Storage on the embedded Kubernetes cluster, through the public API: a container with storage runs as a
+StatefulSet whose volume claim the stack's provisioner binds; its data survives a restart and a new version,
+and uninstalling it removes the claim and the volume."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from slipway_stack.kube.testing import KubeCluster
+from slipway_stack.testing import RunningStack
+from tests.test_deploy_e2e import until
+from tests.test_kubernetes_deploy import KubeWorld, started
+
+pytestmark = pytest.mark.stack
+
+# each start appends a line to the volume, then serves the volume's file
+BOOTS = '["sh", "-c", "date +%s%N >> /data/boots; ln -sf /data/boots /www/boots; exec httpd -f -p 8080 -h /www"]'
+
+
+class StorageWorld(KubeWorld):
+    def setup(self) -> None:
+        self.on_kubernetes("disk")
+        registry = self.registry_image("k8s-boots:1", BOOTS)
+        box = {
+            "name": "boots",
+            "registry_id": registry["id"],
+            "image_name": "k8s-boots",
+            "tag": "1",
+            "cpu": 100,
+            "memory": 64,
+            "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
+            "storage": [{"type": "FAST_SSD", "size": 4, "mount_point": "/data"}],
+            "healthchecks": {"readiness_probe": {"type": {"tcp": {"port": 8080}}, "period_seconds": 1}},
+        }
+        self.app = self.ok(self.api.post(f"/environment/{self.env['id']}/container", json=box), 201)
+
+    def host(self) -> str:
+        links = self.ok(self.api.get(f"/container/{self.app['id']}/link"))["results"]
+        return str(links[0]["url"]).split("://", 1)[1].split(":")[0]
+
+    def boots(self) -> int:
+        r = self.get("/boots")
+        return len(r.text.split()) if r.status_code == 200 else -1
+
+    def claims(self) -> list[dict]:  # type: ignore[type-arg]
+        selector = f"slipway.dev/service-id={self.app['id']}"
+        found = self.kube(f"/api/v1/namespaces/{self.namespace}/persistentvolumeclaims?labelSelector={selector}")
+        return list((found or {"items": []})["items"])
+
+    def wait(self, queued: dict) -> str:  # type: ignore[type-arg]
+        return self.wait_terminal(queued["execution_id"], timeout=300)
+
+
+@pytest.fixture(scope="module")
+def disk(
+    stack: RunningStack, kubernetes: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StorageWorld]:
+    yield from started(StorageWorld, stack, kubernetes, tmp_path_factory)
+
+
+def test_storage_survives_restart_and_new_version_and_goes_with_the_service(disk: StorageWorld) -> None:
+    box = disk.app["id"]
+    queued = disk.ok(disk.api.post(f"/container/{box}/deploy", json={"image_tag": "1"}), 202)
+    assert disk.wait(queued) == "DEPLOYED", disk.deployment_log(queued["execution_id"])[-2000:]
+    sets = disk.kube(f"/apis/apps/v1/namespaces/{disk.namespace}/statefulsets") or {"items": []}
+    assert [s["metadata"]["labels"]["slipway.dev/service-id"] for s in sets["items"]] == [box]
+    assert not (disk.kube(f"/apis/apps/v1/namespaces/{disk.namespace}/deployments") or {"items": []})["items"]
+    claims = disk.claims()
+    assert len(claims) == 1 and claims[0]["status"]["phase"] == "Bound", claims
+    volume = claims[0]["spec"]["volumeName"]
+    assert disk.boots() == 1
+
+    restarted = disk.ok(disk.api.post(f"/container/{box}/restart-service"), 202)
+    assert disk.wait(restarted) == "RESTARTED", disk.deployment_log(restarted["execution_id"])[-2000:]
+    until(lambda: disk.boots() == 2, 60, "the restarted pod to serve the same volume")
+
+    variable = {"key": "V", "value": "2", "is_secret": False, "variable_scope": "CONTAINER", "variable_parent_id": box}
+    disk.ok(disk.api.post("/variable", json=variable), 201)
+    queued = disk.ok(disk.api.post(f"/container/{box}/redeploy"), 202)
+    assert disk.wait(queued) == "DEPLOYED", disk.deployment_log(queued["execution_id"])[-2000:]
+    until(lambda: disk.boots() == 3, 60, "the new version to serve the same volume")
+    assert [c["spec"]["volumeName"] for c in disk.claims()] == [volume]
+
+    removed = disk.ok(disk.api.post(f"/container/{box}/uninstall", json={}), 202)
+    assert disk.wait(removed) == "DELETED"
+    until(lambda: not disk.claims(), 60, "the claim to go")
+    until(lambda: disk.kube(f"/api/v1/persistentvolumes/{volume}") is None, 60, "the volume to go with its data")
