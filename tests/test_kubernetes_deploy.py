@@ -5,6 +5,8 @@ behind."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -256,6 +258,32 @@ def test_broken_version_rolls_back_on_kubernetes_and_the_old_pods_keep_serving(w
     deployments = world.kube(f"/apis/apps/v1/namespaces/{world.namespace}/deployments")
     assert deployments is not None and len(deployments["items"]) == 1
     assert deployments["items"][0]["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+
+def test_killing_the_deployer_mid_rollout_ends_in_a_terminal_state_on_kubernetes(world: KubeWorld) -> None:
+    second = world.repo.commit(DOCKERFILE, "v2")
+    queued = world.deploy(second)
+    until(lambda: "rolling out" in world.deployment_log(queued["execution_id"]), 240, "the rollout to start")
+    pid = int((world.stack.state_dir / "run" / "deployer.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    world.stack.cli("up")  # restarts what is missing; the new deployer takes the lease over
+    assert world.wait_terminal(queued["execution_id"], 300) == "DEPLOYED", world.deployment_log(queued["execution_id"])
+    until(lambda: world.get().text.strip() == "v2", 60, "v2 to serve")
+    until(lambda: len(world.pods()) == 1, 90, "one pod to remain")
+
+
+def test_deploying_an_older_commit_rolls_back_on_kubernetes(world: KubeWorld) -> None:
+    queued = world.deploy(world.first)
+    assert world.wait_terminal(queued["execution_id"], 300) == "DEPLOYED", world.deployment_log(queued["execution_id"])
+    until(lambda: world.get().text.strip() == "v1", 60, "v1 to serve again")
+
+
+def test_restart_rolls_the_pods_on_kubernetes(world: KubeWorld) -> None:
+    before = {p["metadata"]["name"] for p in world.pods()}
+    queued = world.ok(world.api.post(f"/application/{world.app['id']}/restart-service"), 202)
+    assert world.wait_terminal(queued["execution_id"]) == "RESTARTED", world.deployment_log(queued["execution_id"])
+    until(lambda: {p["metadata"]["name"] for p in world.pods()}.isdisjoint(before), 90, "new pods only")
+    assert world.get().text.strip() == "v1"
 
 
 def test_stop_then_uninstall_leave_nothing_on_kubernetes(world: KubeWorld) -> None:

@@ -142,3 +142,9 @@ def test_a_cron_job_is_a_cron_job_that_runs_and_stop_suspends_it(jobs: JobWorld)
         60,
         "the cron job and its runs to go",
     )
+
+
+def test_deleting_the_environment_leaves_nothing_on_kubernetes(jobs: JobWorld) -> None:
+    assert jobs.kube(f"/api/v1/namespaces/{jobs.namespace}") is not None  # the failed job's run is still there
+    jobs.ok(jobs.api.delete(f"/environment/{jobs.env['id']}"), 204)
+    until(lambda: jobs.kube(f"/api/v1/namespaces/{jobs.namespace}") is None, 180, "the namespace to go")
