@@ -399,3 +399,52 @@ async def test_an_alias_needs_the_right_to_manage_where_it_lands(platform: Platf
     override = {"value": "https://prod", "override_scope": "ENVIRONMENT", "override_parent_id": prod}
     assert (await api.post(f"/variable/{shared['id']}/override", headers=member, json=override)).status_code == 403
     check(spec, "createVariableAlias", await api.post(f"/variable/{shared['id']}/alias", headers=owner, json=into_prod))
+
+
+async def test_cluster_advanced_settings_follow_the_cluster_roles(platform: Platform, spec: dict[str, Any]) -> None:
+    """Members read them, Admin and DevOps edit them (like the cluster itself); other organizations see nothing."""
+    api = platform.api
+    owner = bearer(await platform.signup("adv@example.com"))
+    stranger = bearer(await platform.signup("advout@example.com"))
+    org = (await api.post("/organization", json={"name": "adv", "plan": "FREE"}, headers=owner)).json()["id"]
+    members = {}
+    for name, role in (("viewer", policy.VIEWER), ("devops", policy.DEVOPS), ("admin", policy.ADMIN)):
+        headers = bearer(await platform.signup(f"adv{name}@example.com"))
+        invite = (
+            await api.post(
+                f"/organization/{org}/inviteMember",
+                headers=owner,
+                json={"email": f"adv{name}@example.com", "role_id": str(role)},
+            )
+        ).json()
+        assert (await api.post(f"/organization/{org}/inviteMember/{invite['id']}", headers=headers)).status_code == 201
+        members[name] = headers
+    cluster = (
+        await api.post(
+            f"/organization/{org}/cluster",
+            headers=owner,
+            json={"name": "k8s", "region": "home", "cloud_provider": "ON_PREMISE", "kubernetes": "SELF_MANAGED"},
+        )
+    ).json()["id"]
+    url = f"/organization/{org}/cluster/{cluster}/advancedSettings"
+    defaults = check(
+        spec, "getDefaultClusterAdvancedSettings", await api.get("/defaultClusterAdvancedSettings", headers=stranger)
+    )
+    assert (await api.get("/defaultClusterAdvancedSettings")).status_code == 401
+
+    assert check(spec, "getClusterAdvancedSettings", await api.get(url, headers=members["viewer"])) == defaults
+    chosen = {**defaults, "slipway.ingress.class_name": "nginx"}
+    r = await api.put(url, headers=members["viewer"], json=chosen)
+    assert r.status_code == 403 and r.json()["status"] == 403, r.text
+    for name, class_name in (("devops", "nginx"), ("admin", "traefik")):
+        body = {**defaults, "slipway.ingress.class_name": class_name}
+        assert check(spec, "editClusterAdvancedSettings", await api.put(url, headers=members[name], json=body)) == body
+    bad = await api.put(url, headers=owner, json={**defaults, "slipway.ingress.class_name": "Not_DNS"})
+    assert bad.status_code == 400 and "slipway.ingress.class_name" in bad.json()["detail"], bad.text
+    # another organization's member: the 404 of every cluster route
+    like = await api.get(f"/organization/{org}/cluster/{cluster}/kubeconfig", headers=stranger)
+    assert like.status_code == 404, like.text
+    for method in ("GET", "PUT"):
+        r = await api.request(method, url, headers=stranger, json=chosen if method == "PUT" else None)
+        assert r.status_code == 404 and r.json()["detail"] == like.json()["detail"], r.text
+    assert (await api.get(url, headers=owner)).json()["slipway.ingress.class_name"] == "traefik"  # nothing changed

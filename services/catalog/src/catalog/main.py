@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from catalog.application.endpoints import router as application_router
+from catalog.cluster.endpoints import defaults_router as cluster_defaults_router
 from catalog.cluster.endpoints import router as cluster_router
 from catalog.container.endpoints import router as container_router
 from catalog.container.endpoints import service_scope_router
@@ -39,6 +40,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             subscriptions=subscriptions(settings),
             routers=[
                 cluster_router,
+                cluster_defaults_router,
                 registry_router,
                 git_token_router,
                 cluster_scope_router,

@@ -1,13 +1,21 @@
-"""Qovery's cluster routes and the cluster kubeconfig (YAML in, YAML out; the gateway has authorized)."""
+"""Qovery's cluster routes, the cluster kubeconfig (YAML in, YAML out) and the cluster advanced settings (the
+gateway has authorized)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from catalog.cluster import service
-from catalog.cluster.schemas import Cluster, ClusterRequest, ClusterResponseList, DeleteMode
+from catalog.cluster.schemas import (
+    CLUSTER_ADVANCED_SETTINGS,
+    Cluster,
+    ClusterRequest,
+    ClusterResponseList,
+    DeleteMode,
+)
 from catalog.organization.service import ensure_organization
 from catalog.settings import CatalogSettings
 from slipway.crypto import Keyring, keyring_from
@@ -16,6 +24,7 @@ from slipway.principal import require_principal
 
 # Reached through the gateway only: a signed principal is required on every route.
 router = APIRouter(prefix="/organization/{organization_id}/cluster", dependencies=[Depends(require_principal)])
+defaults_router = APIRouter(dependencies=[Depends(require_principal)])
 YAML = "application/x-yaml"
 
 
@@ -85,3 +94,31 @@ async def edit_kubeconfig(
     cluster = await service.get(session, organization_id, cluster_id)
     service.set_kubeconfig(cluster, await request.body(), _keys(request))
     return Response(status_code=204)
+
+
+@router.get("/{cluster_id}/advancedSettings")
+async def get_advanced_settings(
+    organization_id: uuid.UUID, cluster_id: uuid.UUID, request: Request, session: SessionDep
+) -> dict[str, Any]:
+    await ensure_organization(session, _settings(request), organization_id)
+    return service.advanced_settings(await service.get(session, organization_id, cluster_id))
+
+
+@router.put("/{cluster_id}/advancedSettings", status_code=201)
+async def edit_advanced_settings(
+    organization_id: uuid.UUID,
+    cluster_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    body: dict[str, Any] = Body(),
+) -> dict[str, Any]:
+    """The whole object, as GET answers it (Qovery's spec answers 201)."""
+    await ensure_organization(session, _settings(request), organization_id)
+    cluster = await service.get(session, organization_id, cluster_id)
+    service.set_advanced_settings(cluster, body)
+    return service.advanced_settings(cluster)
+
+
+@defaults_router.get("/defaultClusterAdvancedSettings")
+async def get_default_advanced_settings() -> dict[str, Any]:
+    return dict(CLUSTER_ADVANCED_SETTINGS.defaults)

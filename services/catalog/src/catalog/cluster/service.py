@@ -12,8 +12,16 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.cluster.schemas import (
+    CLUSTER_ADVANCED_SETTINGS,
+    INGRESS_CLASS,
+    INGRESS_ISSUER,
+    KUBERNETES_ONLY,
+    STORAGE_CLASS,
+    ClusterRequest,
+    Reference,
+)
 from catalog.cluster.schemas import Cluster as ClusterOut
-from catalog.cluster.schemas import ClusterRequest, Reference
 from catalog.models import Cluster, Environment
 from catalog.settings import base_domain_problem
 from slipway.crypto import Keyring
@@ -205,6 +213,40 @@ async def delete(session: AsyncSession, cluster: Cluster) -> None:
         raise Conflict(f"the cluster still runs {used} environment(s); delete them or move them elsewhere first")
     await session.delete(cluster)
     await flush_or_conflict(session, "an environment was just created on this cluster; delete it first")
+
+
+# -- advanced settings -----------------------------------------------------------------------------
+
+
+def advanced_settings(cluster: Cluster) -> dict[str, Any]:
+    """Every default, overlaid with what was set."""
+    return CLUSTER_ADVANCED_SETTINGS.render(cluster.advanced_settings)
+
+
+def set_advanced_settings(cluster: Cluster, body: dict[str, Any]) -> None:
+    """The body is the whole object (Qovery's PUT): a key left out goes back to its default. Nothing else of the
+    cluster changes; services pick the settings up at their next deploy."""
+    values = CLUSTER_ADVANCED_SETTINGS.parse(body)
+    if cluster.engine != "kubernetes":
+        chosen = [key for key in KUBERNETES_ONLY if values.get(key)]
+        if chosen:
+            raise BadRequest(
+                f"{chosen[0]}: only for kubernetes clusters; cluster '{cluster.name}' runs on {cluster.engine} "
+                "(its public services go through Slipway's edge, its volumes are the engine's)"
+            )
+    cluster.advanced_settings = CLUSTER_ADVANCED_SETTINGS.overrides(values)
+
+
+def kubernetes_settings(cluster: Cluster) -> dict[str, str | None]:
+    """What a kubernetes cluster's desired state carries of its advanced settings (None: not chosen)."""
+    if cluster.engine != "kubernetes":
+        return {}
+    settings = advanced_settings(cluster)
+    return {
+        "ingress_class": settings[INGRESS_CLASS] or None,
+        "ingress_issuer": settings[INGRESS_ISSUER] or None,
+        "storage_class": settings[STORAGE_CLASS] or None,
+    }
 
 
 # -- kubeconfig ------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, false, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.models.base import Base
@@ -42,6 +44,9 @@ class Cluster(Base):
     production: Mapped[bool] = mapped_column(default=False, server_default=false())
     # slipway.crypto ciphertext of the kubeconfig YAML (kubernetes clusters); never returned but by its own route
     kubeconfig_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Qovery's advanced settings (and Slipway's `slipway.*` ones): only those that differ from the defaults
+    # (catalog.cluster.schemas.CLUSTER_ADVANCED_SETTINGS); {} = every default
+    advanced_settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

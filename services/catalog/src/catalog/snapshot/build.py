@@ -346,6 +346,7 @@ async def _desired_state(
             base_domain=cluster.base_domain,
             kubeconfig=kubeconfig,
             registry=await cluster_registry(session, cluster, keys),
+            **clusters.kubernetes_settings(cluster),
         ),
         stages=stages,
         services=specs,
