@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from deployer.runtime.base import LogSink, RolloutFailed
-from deployer.runtime.kubernetes.api import KubeApi, kind_of
+from deployer.runtime.kubernetes.api import Kind, KubeApi, kind_of
 from slipway.desired import ServiceSpec
 
 DEPLOYMENTS = kind_of("apps/v1", "Deployment")
@@ -16,6 +18,8 @@ STATEFULSETS = kind_of("apps/v1", "StatefulSet")
 REPLICASETS = kind_of("apps/v1", "ReplicaSet")
 PODS = kind_of("v1", "Pod")
 REVISION = "deployment.kubernetes.io/revision"
+
+log = logging.getLogger("deployer.runtime.kubernetes")
 
 HINTS = {
     "ImagePullBackOff": "the image cannot be pulled: check its name and tag, and the registry's credentials",
@@ -134,6 +138,52 @@ async def set_pods(api: KubeApi, namespace: str, found: dict[str, Any], service_
     return list(pods["items"])
 
 
+class Nudges:
+    """Wakes a rollout's wait as soon as its workload or one of its pods changes: a watch per kind (resumed from
+    the last resourceVersion it saw, relisted when that is too old), at the latest every `fallback` seconds."""
+
+    def __init__(self, api: KubeApi, namespace: str, selector: str, kinds: tuple[Kind, ...]) -> None:
+        self.api, self.namespace, self.selector, self.kinds = api, namespace, selector, kinds
+        self.changed = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Nudges:
+        self.tasks = [asyncio.create_task(self._watch(kind)) for kind in self.kinds]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self.tasks:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _watch(self, kind: Kind) -> None:
+        version, delay = "", 0.5
+        while True:
+            try:
+                if not version:
+                    listed = await self.api.list(kind, self.namespace, self.selector)
+                    version = str(listed.get("metadata", {}).get("resourceVersion", ""))
+                async for event in self.api.watch(kind, self.namespace, self.selector, version, 120):
+                    obj = event.get("object", {})
+                    if event.get("type") == "ERROR":
+                        version = ""  # 410 Gone (too old) or another error: list again
+                        break
+                    version = str(obj.get("metadata", {}).get("resourceVersion", version))
+                    if event.get("type") != "BOOKMARK":
+                        self.changed.set()
+                delay = 0.5
+            except Exception as exc:  # noqa: BLE001 - a broken watch only slows the wait down to its fallback
+                log.debug("rollout watch of %s: %s", kind.plural, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def wait(self, fallback: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), fallback)
+        self.changed.clear()
+
+
 async def wait_rolled_out(
     api: KubeApi,
     namespace: str,
@@ -144,11 +194,25 @@ async def wait_rolled_out(
     stateful: bool = False,
 ) -> None:
     """Until the Deployment (or StatefulSet) is rolled out; RolloutFailed naming the cause (and a hint)."""
+    kind = STATEFULSETS if stateful else DEPLOYMENTS
+    async with Nudges(api, namespace, f"slipway.dev/service-id={service.id}", (kind, PODS)) as nudges:
+        await _follow(api, namespace, name, service, deadline_s, log, stateful, kind, nudges)
+
+
+async def _follow(
+    api: KubeApi,
+    namespace: str,
+    name: str,
+    service: ServiceSpec,
+    deadline_s: float,
+    log: LogSink,
+    stateful: bool,
+    kind: Kind,
+    nudges: Nudges,
+) -> None:
     started = time.monotonic()
     said = ""
     budget = readiness_budget(service)
-    delay = 0.1
-    kind = STATEFULSETS if stateful else DEPLOYMENTS
     while True:
         found = await api.get(kind, namespace, name)
         if found is None:
@@ -172,5 +236,4 @@ async def wait_rolled_out(
                 raise RolloutFailed(f"{text} — {HINTS[cause]}")
         if time.monotonic() - started > deadline_s:
             raise RolloutFailed(f"{service.name}: not rolled out after {deadline_s:.0f} s ({progress.message})")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
+        await nudges.wait(1.0)  # a change of the workload or a pod, or a second: whichever comes first
