@@ -1,4 +1,5 @@
-"""A service's links: one per public HTTP/GRPC port on its generated host, one per custom domain."""
+"""A service's links: one per public HTTP/GRPC port on its generated host, one per custom domain (on Slipway's
+edge, or behind the cluster's ingress controller when its advanced settings name an ingress class)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog import hosts
+from catalog.cluster.service import kubernetes_settings
 from catalog.domain import service as domains
 from catalog.link.schemas import Link
 from catalog.models import Service
@@ -24,14 +26,19 @@ async def links(session: AsyncSession, svc: Service, https_port: int) -> list[Li
     ports = [Port.model_validate(p) for p in config.get("ports") or []]
     cluster = await domains.cluster_of(session, svc)
     routed = public_hosts(config["host_slug"], ports, cluster.base_domain)
+    ingress = kubernetes_settings(cluster)
+    if ingress.get("ingress_class"):  # the cluster's ingress controller serves its hosts, on the standard ports
+        https_port = 443
+    scheme = "http" if ingress.get("ingress_class") and not ingress.get("ingress_issuer") else "https"
 
     def link(host: str, port: Port, *, qovery: bool, default: bool) -> Link:
+        url = hosts.public_url(host, https_port) if scheme == "https" else f"http://{host}"
         return Link(
             service_id=str(svc.id),
             service_type=svc.kind,
-            url=hosts.public_url(host, https_port),
+            url=url,
             internal_port=port.internal_port,
-            external_port=https_port,
+            external_port=https_port if scheme == "https" else 80,
             is_qovery_domain=qovery,
             is_default=default,
         )
