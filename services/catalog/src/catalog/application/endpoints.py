@@ -11,6 +11,7 @@ from catalog.application import service
 from catalog.application.schemas import Application, ApplicationRequest, ApplicationResponseList
 from catalog.environment import service as environments
 from catalog.settings import KeysDep
+from catalog.workload import restriction_routes
 from slipway.db import SessionDep
 from slipway.principal import require_principal
 
@@ -64,3 +65,6 @@ async def edit_application(
 async def delete_application(application_id: uuid.UUID, session: SessionDep, keys: KeysDep) -> Response:
     await service.delete(session, await service.get(session, application_id), keys)
     return Response(status_code=204)
+
+
+restriction_routes.routes(router, service.KIND, "application")  # /application/{id}/deploymentRestriction[/{id}]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.application.schemas import Application as ApplicationOut
 from catalog.application.schemas import ApplicationRequest
 from catalog.models import Environment, Service
-from catalog.workload import git, rules, store
+from catalog.workload import git, restrictions, rules, store
 from catalog.workload.rules import MAXIMUM_CPU, MAXIMUM_GPU, MAXIMUM_MEMORY
 from catalog.workload.schemas import Healthcheck, PortOut, Reference, StorageOut
 from slipway.crypto import Keyring
@@ -96,9 +96,10 @@ async def edit(session: AsyncSession, svc: Service, sent: dict[str, Any]) -> Non
     """ApplicationEditRequest: `healthchecks` is required, every other omitted key keeps its value."""
     if "healthchecks" not in sent:
         raise BadRequest("healthchecks: Field required")
+    await restrictions.lock(session, svc)  # its restrictions are kept: none may be added meanwhile
     body = rules.parse(ApplicationRequest, rules.overlay(_as_request(svc), sent, nested=["git_repository"]))
     env = await store.environment_of(session, svc)
-    config = await _config(session, env, body, svc.config)
+    config = {**await _config(session, env, body, svc.config), **restrictions.carried(svc.config)}
     await store.update(
         session, svc, name=body.name, config=config, description=body.description, sent="description" in sent
     )

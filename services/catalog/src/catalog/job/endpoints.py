@@ -11,6 +11,7 @@ from catalog.environment import service as environments
 from catalog.job import service
 from catalog.job.schemas import Job, JobRequest, JobResponseList
 from catalog.settings import KeysDep
+from catalog.workload import restriction_routes
 from slipway.db import SessionDep
 from slipway.principal import require_principal
 
@@ -53,3 +54,6 @@ async def edit_job(job_id: uuid.UUID, session: SessionDep, body: dict[str, Any] 
 async def delete_job(job_id: uuid.UUID, session: SessionDep, keys: KeysDep) -> Response:
     await service.delete(session, await service.get(session, job_id), keys)
     return Response(status_code=204)
+
+
+restriction_routes.routes(router, service.KIND, "job")  # /job/{id}/deploymentRestriction[/{id}]

@@ -21,7 +21,7 @@ from catalog.job.schemas import (
 )
 from catalog.job.schemas import Job as JobOut
 from catalog.models import Environment, Service
-from catalog.workload import git, rules, store
+from catalog.workload import git, restrictions, rules, store
 from catalog.workload.rules import MAXIMUM_CPU, MAXIMUM_GPU, MAXIMUM_MEMORY
 from catalog.workload.schemas import Healthcheck, Reference
 from slipway import cron
@@ -161,9 +161,10 @@ async def edit(session: AsyncSession, svc: Service, sent: dict[str, Any]) -> Non
     for key in REQUIRED_ON_EDIT:
         if key not in sent:
             raise BadRequest(f"{key}: Field required")
+    await restrictions.lock(session, svc)  # its restrictions are kept: none may be added meanwhile
     body = rules.parse(JobRequest, rules.overlay(_as_request(svc), sent))
     env = await store.environment_of(session, svc)
-    config = await _config(session, env, body, svc.config)
+    config = {**await _config(session, env, body, svc.config), **restrictions.carried(svc.config)}
     await store.update(
         session, svc, name=body.name, config=config, description=body.description, sent="description" in sent
     )
