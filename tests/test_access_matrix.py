@@ -193,6 +193,8 @@ def category(method: str, template: str) -> str:
         return "org.transfer"
     if t.endswith("auditLog"):
         return "audit"
+    if t.startswith("/slipway/organization/{id}/gitWebhook"):
+        return "settings.manage"  # the receivers' secrets: reading them is managing the organization
     if t.startswith("/organization/{id}/cluster"):
         if t.endswith("kubeconfig") or write:
             return "cluster.admin"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from catalog import rotate
 from catalog.database.service import master_password
-from catalog.models import Base, Cluster, ContainerRegistry, GitToken, Service, Variable
+from catalog.models import Base, Cluster, ContainerRegistry, GitToken, GitWebhookSecret, Service, Variable
 from catalog.registry.service import stored_config
 from catalog.variable.resolve import resolve_service
 from slipway.crypto import Keyring, generate_key, key_id, keyring_from, parse_keys
@@ -35,6 +35,7 @@ async def _secrets(cat: Catalog) -> World:
         headers={"content-type": "application/x-yaml"},
     )
     assert r.status_code == 204, r.text
+    assert (await cat.api.get(f"/slipway/organization/{w.organization}/gitWebhook")).status_code == 200  # 3 secrets
     return w
 
 
@@ -47,6 +48,7 @@ async def _ciphertexts(cat: Catalog) -> list[str]:
             *(await session.scalars(select(GitToken.token_encrypted))),
             *(await session.scalars(select(Variable.value_encrypted))),
             *((s.config or {}).get("password_encrypted") for s in await session.scalars(select(Service))),
+            *(await session.scalars(select(GitWebhookSecret.secret_encrypted))),
         ]
     return [c for c in found if c]
 
@@ -68,7 +70,12 @@ async def _plaintexts(cat: Catalog, w: World, keys: Keyring) -> dict[str, Any]:
             (await resolve_service(session, app, keys)).env,
             (await resolve_service(session, web, keys)).env,
         )
+        hooks = sorted(
+            keys.decrypt(h.secret_encrypted, f"git_webhook:{h.organization_id}:{h.provider}")
+            for h in await session.scalars(select(GitWebhookSecret))
+        )
         return {
+            "webhooks": hooks,
             "kubeconfigs": clusters,
             "registries": [r for r in registries if r],
             "tokens": tokens,
@@ -100,12 +107,12 @@ async def test_rotation_moves_everything_to_the_new_key(catalog: Catalog) -> Non
     new_only = Keyring.from_value(new_key)
     ring = Keyring([*parse_keys(new_key), *(k for k in _keys(catalog))])
     stored = await _ciphertexts(catalog)
-    assert len(stored) == 7 and not any(c.split(".")[1] == new_only.primary_kid for c in stored)
+    assert len(stored) == 10 and not any(c.split(".")[1] == new_only.primary_kid for c in stored)
 
     # a dry run counts and writes nothing
     out = io.StringIO()
     counted = await rotate.rotate(catalog.app.state.db, ring, batch_size=2, dry_run=True, out=out)
-    assert sum(c.rotated for c in counted.values()) == 7 and await _ciphertexts(catalog) == stored
+    assert sum(c.rotated for c in counted.values()) == 10 and await _ciphertexts(catalog) == stored
     assert "dry run" in out.getvalue()
 
     out = io.StringIO()
@@ -117,10 +124,11 @@ async def test_rotation_moves_everything_to_the_new_key(catalog: Catalog) -> Non
         "variables.value_encrypted": (3, 0),
         "services.config.password_encrypted": (1, 0),
         "tombstones.state_encrypted": (0, 0),
+        "git_webhook_secrets.secret_encrypted": (3, 0),
     }
     report = out.getvalue()
     assert "variables.value_encrypted: 2 scanned" in report  # progress, batch by batch
-    assert "total: 7 scanned, 7 re-encrypted, 0 already current, 0 failed" in report
+    assert "total: 10 scanned, 10 re-encrypted, 0 already current, 0 failed" in report
     for secret in (GIT_TOKEN, "a-s3cret", "hub-s3cr3t", before["password"]):
         assert secret not in report
 
@@ -129,7 +137,7 @@ async def test_rotation_moves_everything_to_the_new_key(catalog: Catalog) -> Non
     assert await _plaintexts(catalog, w, new_only) == before
     # idempotent: a second run finds nothing to do
     again = await rotate.rotate(catalog.app.state.db, ring, batch_size=3, out=io.StringIO())
-    assert sum(c.rotated for c in again.values()) == 0 and sum(c.current for c in again.values()) == 7
+    assert sum(c.rotated for c in again.values()) == 0 and sum(c.current for c in again.values()) == 10
 
 
 async def test_the_command_reports_values_it_cannot_decrypt(
@@ -151,10 +159,10 @@ async def test_the_command_reports_values_it_cannot_decrypt(
     output = capsys.readouterr().out
     assert status == 1
     assert f"variables.value_encrypted {broken}: cannot decrypt" in output
-    assert "total: 7 scanned, 6 re-encrypted, 0 already current, 1 failed" in output
+    assert "total: 10 scanned, 9 re-encrypted, 0 already current, 1 failed" in output
     # the rest was rotated; a second run only reports the broken value again
     assert await asyncio.to_thread(rotate.main, []) == 1
-    assert "total: 7 scanned, 0 re-encrypted, 6 already current, 1 failed" in capsys.readouterr().out
+    assert "total: 10 scanned, 0 re-encrypted, 9 already current, 1 failed" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         rotate.main(["--batch-size", "0"])
 

@@ -28,6 +28,9 @@ class Subjects:
     VARIABLE_CREATED = "evt.catalog.variable.created"
     VARIABLE_UPDATED = "evt.catalog.variable.updated"
     VARIABLE_DELETED = "evt.catalog.variable.deleted"
+    # an accepted push pinned these services to its commit: environment_id, project_id, provider, delivery_id,
+    # branch, commit, services [{id, kind, name}] (the deployer queues their deployment)
+    GIT_PUSHED = "evt.catalog.git.pushed"
     # payload: BuildFinished (never secrets: no token, no build-arg value)
     BUILD_SUCCEEDED = "evt.builder.build.succeeded"
     BUILD_FAILED = "evt.builder.build.failed"

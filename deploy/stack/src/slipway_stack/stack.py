@@ -215,6 +215,8 @@ class Stack:
             env["DEPLOYER_BUILDER_URL"] = self.urls(config)["builder"]
             if acme_by_default(env):
                 env["DEPLOYER_EDGE_ACME_PUBLIC_DOMAINS"] = "true"
+        if svc.name == "catalog":  # Git providers post webhook deliveries to the gateway
+            env["CATALOG_PUBLIC_URL"] = self.urls(config)["api-gateway"]
         if svc.name == "logs":
             env["LOGS_CATALOG_URL"] = self.urls(config)["catalog"]
             env["LOGS_DEPLOYER_URL"] = self.urls(config)["deployer"]

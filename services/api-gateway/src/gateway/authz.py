@@ -69,6 +69,8 @@ RULES: list[Rule] = [
     rule("/organization/{id}/(member|customRole(/{id})?|inviteMember)", rw("member.read", "member.manage"), "org"),
     rule("/organization/{id}/transferOwnership", fixed("organization.transfer"), "org"),
     rule("/slipway/organization/{id}/auditLog", fixed("audit.read"), "org"),
+    # the receivers' URLs come with their secrets: reading them is managing the organization's settings
+    rule("/slipway/organization/{id}/gitWebhook(/rotate)?", fixed("settings.manage"), "org"),
     rule("/organization/{id}/cluster(/status)?", rw("cluster.read", "cluster.manage"), "org"),
     rule("/organization/{id}/cluster/{id}/kubeconfig", fixed("cluster.manage"), "cluster-in-org"),
     rule("/organization/{id}/cluster/{id}(/.*)?", rw("cluster.read", "cluster.manage"), "cluster-in-org"),

@@ -15,7 +15,7 @@ from gateway.routing import Route, resolve, websocket_service
 from gateway.settings import GatewaySettings
 from slipway import jsontext
 from slipway.errors import BadRequest, NotFound, SlipwayError, error_response
-from slipway.principal import HEADER, sign
+from slipway.principal import HEADER, Principal, sign
 
 log = logging.getLogger("gateway")
 router = APIRouter()
@@ -61,7 +61,10 @@ async def public_http(request: Request) -> Response:
     body = await request.body()
     _check_json(request, body)
     if route.public:
-        return await _forward(request, route, body, None)  # anonymous: no principal at all
+        response = await _forward(request, route, body, None)  # anonymous: no principal at all
+        if route.template == WEBHOOK and response.status_code == 202:
+            await _audit_delivery(request, route, response, key)
+        return response
     principal = await request.app.state.authenticator.authenticate(request.headers.get("authorization"))
     principal = principal.model_copy(update={"origin": origin(request.headers.get("user-agent", ""))})
     principal_header = sign(principal, key)
@@ -84,6 +87,27 @@ async def public_http(request: Request) -> Response:
         target.resource_type, target.resource_id = "organization", str(target.organization_id or "")
     await _audit(request, principal_header, route, target, response.status_code)
     return response
+
+
+WEBHOOK = "/slipway/webhooks/{id}/{id}"
+
+
+async def _audit_delivery(request: Request, route: Route, response: Response, key: str) -> None:
+    """An accepted Git delivery goes in its organization's audit trail, as done by the provider's webhook."""
+    _, _, provider, organization = request.url.path.rstrip("/").rsplit("/", 3)
+    try:
+        organization_id = uuid.UUID(organization)
+        answer = json.loads(bytes(response.body))
+    except (ValueError, TypeError):
+        return
+    principal = Principal(kind="service", subject=f"webhook:{provider.lower()}"[:64], origin="GIT")
+    target = Target(
+        action=f"git.webhook.{answer.get('status', 'accepted')}"[:64],
+        organization_id=organization_id,
+        resource_type="git_webhook_delivery",
+        resource_id=str(answer.get("delivery_id", ""))[:64] or None,
+    )
+    await _audit(request, sign(principal, key), route, target, response.status_code)
 
 
 def _created_id(response: Response) -> uuid.UUID | None:

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from gateway.routetable import ROUTES, WEBSOCKETS
 
 # Slipway's own endpoints (outside Qovery's namespace). PUBLIC ones need no credentials.
-EXTENSIONS: dict[str, dict[str, str]] = {"iam": {"/slipway/organization/{id}/auditLog": "GET"}}
+EXTENSIONS: dict[str, dict[str, str]] = {
+    "iam": {"/slipway/organization/{id}/auditLog": "GET"},
+    "catalog": {"/slipway/organization/{id}/gitWebhook": "GET", "/slipway/organization/{id}/gitWebhook/rotate": "POST"},
+}
 PUBLIC: dict[str, dict[str, str]] = {
     "iam": {
         "/auth/signup": "POST",
@@ -20,6 +23,8 @@ PUBLIC: dict[str, dict[str, str]] = {
         "/auth/oidc/{id}/login": "GET",
         "/auth/oidc/{id}/callback": "GET",
     },
+    # Git providers' deliveries: signed with the organization's webhook secret, checked by catalog
+    "catalog": {"/slipway/webhooks/{id}/{id}": "POST"},
 }
 
 

@@ -27,6 +27,8 @@ from catalog.stage.endpoints import router as stage_router
 from catalog.stage.endpoints import service_stage_router, stage_scope_router
 from catalog.variable.endpoints import router as variable_router
 from catalog.variable.endpoints import variable_scope_router
+from catalog.webhooks.endpoints import receivers as webhook_receivers
+from catalog.webhooks.endpoints import router as webhook_router
 from slipway.app import ServiceSpec, create_service_app
 
 
@@ -60,6 +62,8 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
                 link_router,
                 variable_router,
                 variable_scope_router,
+                webhook_router,
+                webhook_receivers,
             ],
             # PUT …/cluster/{id}/kubeconfig takes the kubeconfig itself as YAML
             body_types=[(r"/kubeconfig$", {"application/x-yaml", "text/yaml", "application/yaml"})],

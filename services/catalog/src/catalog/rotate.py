@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.cluster.service import _kubeconfig_context
 from catalog.database.service import password_context
 from catalog.gittoken.service import _context as git_token_context
-from catalog.models import Cluster, ContainerRegistry, GitToken, Service, Tombstone, Variable
+from catalog.models import Cluster, ContainerRegistry, GitToken, GitWebhookSecret, Service, Tombstone, Variable
 from catalog.registry.service import _context as registry_context
 from catalog.settings import CatalogSettings
 from catalog.variable.items import value_context
+from catalog.webhooks.service import secret_context
 from slipway.crypto import CryptoError, Keyring, keyring_from
 from slipway.db import Database
 
@@ -63,6 +64,7 @@ TARGETS = [
     Target("services.config.password_encrypted", Service, lambda row: (row.config or {}).get("password_encrypted"),
            _set_password, lambda row: password_context(row.id), Service.kind == "DATABASE"),
     Target("tombstones.state_encrypted", Tombstone, *_attribute("state_encrypted"), lambda row: f"tombstone:{row.id}"),
+    Target("git_webhook_secrets.secret_encrypted", GitWebhookSecret, *_attribute("secret_encrypted"), secret_context),
 ]  # fmt: skip
 
 

@@ -28,6 +28,8 @@ class CatalogSettings(ServiceSettings):
     # clusters (each cluster may name its own: `slipway_base_domain`). A public domain gets ACME certificates
     # when the deployer's DEPLOYER_EDGE_ACME_PUBLIC_DOMAINS is on; its wildcard DNS must point at the edge.
     base_domain: str = "localhost"
+    # Where Git providers reach this installation (the gateway's public address): the webhook URLs start with it.
+    public_url: str = "http://127.0.0.1:8100"
 
     @field_validator("base_domain")
     @classmethod

@@ -1,4 +1,5 @@
-"""Events the deployer consumes: catalog's deletions queue the uninstall of what ran (a DELETE deployment)."""
+"""Events the deployer consumes: catalog's deletions queue the uninstall of what ran (a DELETE deployment); an
+accepted Git push queues the deployment of the services it pinned to its commit."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from deployer.drivers import Drivers
 from deployer.models import CronSchedule, Deployment, ServiceState
 from deployer.queue import enqueue
 from slipway.contracts import Subjects
+from slipway.errors import Conflict
 from slipway.events import Envelope, RetryableError, Subscription
 
 
@@ -74,7 +76,33 @@ def subscriptions(drivers: Drivers, poke: Callable[[], None] = lambda: None) -> 
         await session.execute(delete(ServiceState).where(ServiceState.environment_id == environment_id))
         await session.execute(delete(CronSchedule).where(CronSchedule.environment_id == environment_id))
 
+    async def git_pushed(session: AsyncSession, envelope: Envelope) -> None:
+        """Deploy the pushed commit on the services catalog matched (auto_deploy, repository, branch), in their
+        environment's queue; a stopped service stays stopped."""
+        payload: dict[str, Any] = envelope.payload
+        ids = [str(s["id"]) for s in payload.get("services") or []]
+        if not ids:
+            return
+        states = await session.scalars(select(ServiceState).where(ServiceState.service_id.in_(ids)))
+        stopped = {str(s.service_id) for s in states if s.state in ("STOPPED", "STOPPING", "STOP_QUEUED")}
+        targets = [i for i in ids if i not in stopped]
+        if not targets:
+            return
+        scope = {
+            "organization_id": str(envelope.organization_id),
+            "project_id": str(payload["project_id"]),
+            "environment_id": str(payload["environment_id"]),
+        }
+        versions = {i: {"git_commit_id": payload["commit"]} for i in targets}
+        who = f"{str(payload.get('provider', 'git')).lower()} push {payload.get('delivery_id', '')}".strip()
+        try:
+            await enqueue(session, scope, "DEPLOY", targets, versions=versions, origin="GIT", triggered_by=who[:255])
+        except Conflict:
+            return  # the same deployment is already queued
+        poke()
+
     return [
+        Subscription(Subjects.GIT_PUSHED, git_pushed),
         Subscription(Subjects.SERVICE_DELETED, service_deleted),
         Subscription(Subjects.ENVIRONMENT_DELETED, environment_deleted),
     ]

@@ -1,7 +1,7 @@
 """ORM models of the catalog schema; importing this package registers every table on Base.metadata."""
 
 from catalog.models.base import SCHEMA, Base, outbox, processed_messages
-from catalog.models.credentials import GitToken
+from catalog.models.credentials import GitToken, GitWebhookSecret, WebhookDelivery
 from catalog.models.organization import Cluster, ContainerRegistry, Organization
 from catalog.models.project import DeploymentRule, DeploymentStage, Environment, Project, Service
 from catalog.models.tombstones import Tombstone
@@ -17,11 +17,13 @@ __all__ = [
     "DeploymentStage",
     "Environment",
     "GitToken",
+    "GitWebhookSecret",
     "Organization",
     "Project",
     "Service",
     "Tombstone",
     "Variable",
+    "WebhookDelivery",
     "outbox",
     "processed_messages",
 ]

@@ -26,6 +26,19 @@ from slipway.desired import ServiceSpec
 log = logging.getLogger("deployer.runtime.docker")
 
 
+async def show(container: aiodocker.containers.DockerContainer) -> dict:  # type: ignore[type-arg]
+    """A container's inspection. Podman answers 500 "no such process" when the container's process ends while it
+    is being inspected (a job that exits at once): asked again, it describes the exited container."""
+    for attempt in range(20):
+        try:
+            return await container.show()  # type: ignore[no-any-return]
+        except DockerError as exc:
+            if exc.status != 500 or "no such process" not in str(exc.message) or attempt == 19:
+                raise
+            await asyncio.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
 class EngineBase:
     """The driver's state and its engine calls (aiodocker); the edge, logs and rollout parts build on it."""
 
@@ -84,7 +97,7 @@ class EngineBase:
         instances = []
         for container in found:
             with contextlib.suppress(DockerError):  # removed between list and inspect
-                instances.append(instance_from(await container.show()))
+                instances.append(instance_from(await show(container)))
         return sorted(instances, key=lambda i: (i.labels.get(S.L_INSTANCE, ""), i.name))
 
     async def _service_instances(self, environment_id: str, service_id: str) -> list[Instance]:
@@ -95,7 +108,7 @@ class EngineBase:
         return live_only(await self._service_instances(environment_id, service_id))
 
     async def _inspect(self, container_id: str) -> Instance:
-        return instance_from(await self.docker.containers.container(container_id).show())
+        return instance_from(await show(self.docker.containers.container(container_id)))
 
     async def _remove(self, instances: list[Instance]) -> None:
         async def one(inst: Instance) -> None:

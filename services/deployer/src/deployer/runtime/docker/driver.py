@@ -36,6 +36,7 @@ from deployer.edge.caddy import EdgeError, Route
 from deployer.images import image_ref
 from deployer.runtime import spec as S
 from deployer.runtime.base import Applied, ImageTarget, InstanceStatus, LogSink, RolloutFailed, ServiceStatus
+from deployer.runtime.docker.base import show
 from deployer.runtime.docker.edgenet import EdgeNetworking
 from deployer.runtime.docker.instances import (
     EDGE_SETTLE_SECONDS,
@@ -300,7 +301,7 @@ class DockerEngineDriver(EdgeNetworking, LogFollowing):
             await self._pin_bridges(*joined)
             await container.start()
             await self._pin_bridges(*joined)  # the first container on it created the bridge
-            return instance_from(await container.show())
+            return instance_from(await show(container))
         except BaseException:
             with contextlib.suppress(DockerError):
                 await container.delete(force=True)

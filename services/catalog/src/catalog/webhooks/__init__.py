@@ -1,0 +1,1 @@
+"""Git webhooks: per-organization secrets, the providers' deliveries, auto-deploy on push."""
