@@ -177,10 +177,13 @@ class World:
     def status(self) -> dict[str, Any]:
         return self.ok(self.api.get(f"/application/{self.app['id']}/status"))
 
+    def history(self) -> list[dict[str, Any]]:
+        """The environment's deployments, newest first."""
+        return list(self.ok(self.api.get(f"/environment/{self.env['id']}/deploymentHistoryV2"))["results"])
+
     def wait_terminal(self, execution_id: str, timeout: float = 240.0) -> str:
         def done() -> str | None:
-            history = self.ok(self.api.get(f"/environment/{self.env['id']}/deploymentHistoryV2"))["results"]
-            mine = [h for h in history if h["identifier"]["execution_id"] == execution_id]
+            mine = [h for h in self.history() if h["identifier"]["execution_id"] == execution_id]
             return mine[0]["status"] if mine and mine[0]["status"] in TERMINAL else None
 
         return str(until(done, timeout, f"execution {execution_id} to finish"))

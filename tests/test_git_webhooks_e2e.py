@@ -21,6 +21,26 @@ from tests.test_deploy_e2e import DOCKERFILE, Repo, World, until
 pytestmark = pytest.mark.stack
 
 
+def github_push(url: str, secret: str, repository: str, commit: str, delivery: str) -> httpx.Response:
+    """A push to `main` of `repository`, signed as GitHub signs it, posted without Slipway credentials."""
+    body = json.dumps(
+        {
+            "ref": "refs/heads/main",
+            "after": commit,
+            "repository": {"clone_url": repository, "html_url": repository},
+            "commits": [{"id": commit, "added": [], "modified": ["index.html"], "removed": []}],
+        }
+    ).encode()
+    headers = {
+        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": delivery,
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/test",
+    }
+    return httpx.post(url, content=body, headers=headers, timeout=30)
+
+
 class PushWorld(World):
     def setup(self) -> None:
         org = self.ok(self.api.post("/organization", json={"name": "pushers", "plan": "FREE"}), 201)
@@ -48,26 +68,7 @@ class PushWorld(World):
         return self.ok(self.api.post(f"/environment/{self.env['id']}/application", json=body), 201)
 
     def push(self, commit: str, delivery: str, secret: str | None = None) -> httpx.Response:
-        body = json.dumps(
-            {
-                "ref": "refs/heads/main",
-                "after": commit,
-                "repository": {"clone_url": self.repo.url, "html_url": self.repo.url},
-                "commits": [{"id": commit, "added": [], "modified": ["index.html"], "removed": []}],
-            }
-        ).encode()
-        key = (secret or self.hook["secret"]).encode()
-        headers = {
-            "X-Hub-Signature-256": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
-            "X-GitHub-Event": "push",
-            "X-GitHub-Delivery": delivery,
-            "Content-Type": "application/json",
-            "User-Agent": "GitHub-Hookshot/test",
-        }
-        return httpx.post(self.hook["url"], content=body, headers=headers, timeout=30)  # no Slipway credentials
-
-    def history(self) -> list[dict[str, Any]]:
-        return list(self.ok(self.api.get(f"/environment/{self.env['id']}/deploymentHistoryV2"))["results"])
+        return github_push(self.hook["url"], secret or self.hook["secret"], self.repo.url, commit, delivery)
 
 
 @pytest.fixture(scope="module")

@@ -286,6 +286,23 @@ def test_restart_rolls_the_pods_on_kubernetes(world: KubeWorld) -> None:
     assert world.get().text.strip() == "v1"
 
 
+def test_a_signed_push_deploys_on_kubernetes(world: KubeWorld) -> None:
+    from tests.test_git_webhooks_e2e import github_push
+
+    edit = {"auto_deploy": True, "healthchecks": world.app["healthchecks"]}
+    world.ok(world.api.put(f"/application/{world.app['id']}", json=edit))
+    hooks = world.ok(world.api.get(f"/slipway/organization/{world.org}/gitWebhook"))["results"]
+    hook = next(h for h in hooks if h["provider"] == "GITHUB")
+    before = {h["identifier"]["execution_id"] for h in world.history()}
+    third = world.repo.commit(DOCKERFILE, "v3")
+    accepted = github_push(hook["url"], hook["secret"], world.repo.url, third, f"k8s-{time.time_ns()}")
+    assert accepted.status_code == 202 and accepted.json()["services"] == [world.app["id"]], accepted.text
+    queued = until(lambda: [h for h in world.history() if h["identifier"]["execution_id"] not in before], 30)
+    execution = queued[0]["identifier"]["execution_id"]
+    assert world.wait_terminal(execution, 300) == "DEPLOYED", world.deployment_log(execution)
+    until(lambda: world.get().text.strip() == "v3", 60, "the pushed commit to serve")
+
+
 def test_stop_then_uninstall_leave_nothing_on_kubernetes(world: KubeWorld) -> None:
     queued = world.ok(world.api.post(f"/application/{world.app['id']}/stop"), 202)
     assert world.wait_terminal(queued["execution_id"]) == "STOPPED"
