@@ -24,7 +24,7 @@ from schemathesis import GenerationMode
 from slipway_stack.qovery_spec import spec_path
 from slipway_stack.testing import RunningStack
 
-from .test_deploy_e2e import api_client, engine_client, until
+from .e2e_world import api_client, engine_client, until
 
 pytestmark = pytest.mark.stack
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from slipway_stack.testing import RunningStack
-from tests.test_deploy_e2e import DOCKERFILE, Repo, World, until
+from tests.e2e_world import DOCKERFILE, Repo, World, until
 
 pytestmark = pytest.mark.stack
 

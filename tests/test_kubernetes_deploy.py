@@ -18,7 +18,7 @@ import pytest
 
 from slipway_stack.kube.testing import KubeCluster
 from slipway_stack.testing import RunningStack
-from tests.test_deploy_e2e import BROKEN, DOCKERFILE, Repo, World, build_image, until
+from tests.e2e_world import BROKEN, DOCKERFILE, Repo, World, build_image, until
 
 pytestmark = pytest.mark.stack
 

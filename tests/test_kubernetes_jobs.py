@@ -12,7 +12,7 @@ import pytest
 
 from slipway_stack.kube.testing import KubeCluster
 from slipway_stack.testing import RunningStack
-from tests.test_deploy_e2e import _frames, until, ws_url
+from tests.e2e_world import _frames, until, ws_url
 from tests.test_kubernetes_deploy import KubeWorld, started
 
 pytestmark = pytest.mark.stack

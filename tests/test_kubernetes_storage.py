@@ -11,7 +11,7 @@ import pytest
 
 from slipway_stack.kube.testing import KubeCluster
 from slipway_stack.testing import RunningStack
-from tests.test_deploy_e2e import until
+from tests.e2e_world import until
 from tests.test_kubernetes_deploy import KubeWorld, started
 
 pytestmark = pytest.mark.stack

@@ -15,7 +15,7 @@ import pytest
 
 from slipway_stack.testing import RunningStack
 
-from .test_deploy_e2e import TERMINAL, api_client, build_image, engine_client, until
+from .e2e_world import TERMINAL, api_client, build_image, engine_client, until
 
 pytestmark = pytest.mark.stack
 

@@ -181,13 +181,16 @@ class KubernetesDriver(LiveState, Drift):
             written = await self.sync(pull) or written
         return written, [M.PULL_SECRET] if pull else []
 
-    async def _sync_config(self, state: DesiredState, service: ServiceSpec) -> bool:
-        """The service's variables and files Secrets; True when one was written."""
-        written = await self.sync(M.env_secret(state, service, self.installation))
+    async def _sync_config(self, state: DesiredState, service: ServiceSpec) -> tuple[bool, list[dict[str, Any]]]:
+        """The service's variables and files Secrets: (one was written, the Secrets)."""
+        config = [M.env_secret(state, service, self.installation)]
         files = M.files_secret(state, service, self.installation)
         if files is not None:
-            written = await self.sync(files) or written
-        return written
+            config.append(files)
+        written = False
+        for secret in config:
+            written = await self.sync(secret) or written
+        return written, config
 
     async def _apply_job(
         self, state: DesiredState, service: ServiceSpec, image: str, run_id: str, sink: LogSink
@@ -197,14 +200,14 @@ class KubernetesDriver(LiveState, Drift):
         ns, name = M.namespace_of(state), M.workload_name(service)
         versions = await self.versions()
         written, pulls = await self._prepare(state, service, sink)
-        written = await self._sync_config(state, service) or written
+        config_written, config = await self._sync_config(state, service)
+        written = config_written or written
         timeout = int(self.job_timeout)
         if service.job.kind == "CRON":
             J.check_time_zone(service, versions.minor)
             cron = J.cron_job(state, service, image, self.installation, pulls, timeout, versions.batch_cron)
             written = await self.sync(cron) or written
-            files = M.files_secret(state, service, self.installation)
-            await self._remember(state, service, [M.env_secret(state, service, self.installation), files, cron])
+            await self._remember(state, service, [*config, cron])
             await sink(f'{service.name}: CronJob {name} runs on "{service.job.cron}" (UTC)')
             return Applied(written, [name])
         await self._delete_runs(ns, service.id)
@@ -244,7 +247,7 @@ class KubernetesDriver(LiveState, Drift):
         else:
             workload = M.deployment(state, service, image, self.installation, pulls, self.stop_timeout, replicas)
         try:
-            env_written = await self._sync_config(state, service)
+            env_written, config = await self._sync_config(state, service)
             rolled = await self.sync(workload)
             if rolled:
                 await sink(f"{service.name}: rolling out {image} ({replicas or 'autoscaled'} instance(s))")
@@ -258,19 +261,22 @@ class KubernetesDriver(LiveState, Drift):
             raise
         routes = S.public_routes(state, service)
         entry = M.ingress(state, service, self.installation, routes)
-        extras = [
-            M.service_object(state, service, self.installation),
-            M.disruption_budget(state, service, self.installation, versions),
-            None if stateful else M.autoscaler(state, service, self.installation, versions),
-            entry,
-        ]
-        for extra in extras:
+        extras: dict[str, tuple[str, dict[str, Any] | None]] = {  # kind → (API version, the object or None)
+            "Service": ("v1", M.service_object(state, service, self.installation)),
+            "PodDisruptionBudget": (versions.policy, M.disruption_budget(state, service, self.installation, versions)),
+            "HorizontalPodAutoscaler": (
+                versions.autoscaling,
+                None if stateful else M.autoscaler(state, service, self.installation, versions),
+            ),
+            "Ingress": ("networking.k8s.io/v1", entry),
+        }
+        for _, extra in extras.values():
             if extra is not None:
                 written = await self.sync(extra) or written
-        await self._prune_extras(state, service, versions)
+        await self._prune_extras(ns, name, stateful, extras)
         await self._route(ns, service, [] if entry else routes)  # with an Ingress, the cluster's controller serves
-        config = [M.env_secret(state, service, self.installation), M.files_secret(state, service, self.installation)]
-        await self._remember(state, service, [*config, workload, *extras])  # what reconcile() puts back
+        kept = [obj for _, obj in extras.values() if obj is not None]
+        await self._remember(state, service, [*config, workload, *kept])  # what reconcile() puts back
         if not written:
             await sink(f"{service.name}: the cluster already runs this version")
         if entry is not None:
@@ -278,26 +284,15 @@ class KubernetesDriver(LiveState, Drift):
             return Applied(written, [name], [f"{scheme}://{r.host}{r.path_prefix or ''}" for r in routes])
         return Applied(written, [name], self._urls(routes))
 
-    async def _prune_extras(self, state: DesiredState, service: ServiceSpec, versions: M.Versions) -> None:
-        """Drop the autoscaler, budget, Service or other workload kind a previous version had and this one no
-        longer needs (a service that gained storage leaves its Deployment for a StatefulSet)."""
-        ns, name = M.namespace_of(state), M.workload_name(service)
-        other = DEPLOYMENTS if service.volumes else STATEFULSETS
+    async def _prune_extras(
+        self, ns: str, name: str, stateful: bool, extras: dict[str, tuple[str, dict[str, Any] | None]]
+    ) -> None:
+        """Drop the autoscaler, budget, Service, Ingress or other workload kind a previous version had and this one
+        no longer needs (a service that gained storage leaves its Deployment for a StatefulSet)."""
+        other = DEPLOYMENTS if stateful else STATEFULSETS
         if await self.api.get(other, ns, name) is not None:
             await self.api.delete(other, ns, name)
-        wanted = {
-            "HorizontalPodAutoscaler": (
-                versions.autoscaling,
-                None if service.volumes else M.autoscaler(state, service, self.installation, versions),
-            ),
-            "PodDisruptionBudget": (versions.policy, M.disruption_budget(state, service, self.installation, versions)),
-            "Service": ("v1", M.service_object(state, service, self.installation)),
-            "Ingress": (
-                "networking.k8s.io/v1",
-                M.ingress(state, service, self.installation, S.public_routes(state, service)),
-            ),
-        }
-        for kind_name, (api_version, obj) in wanted.items():
+        for kind_name, (api_version, obj) in extras.items():
             if obj is None:
                 kind = kind_of(api_version, kind_name)
                 if await self.api.get(kind, ns, name) is not None:
