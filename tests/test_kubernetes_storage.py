@@ -50,6 +50,15 @@ class StorageWorld(KubeWorld):
             return -1
         return len(r.text.split()) if r.status_code == 200 else -1
 
+    def reach(self, count: int, what: str) -> None:
+        """Until the volume's file has `count` lines; on a timeout, says how many it had (a start too many is
+        a second rollout, say drift correction putting an older version back)."""
+        seen: list[int] = []
+        try:
+            until(lambda: seen.append(self.boots()) or seen[-1] == count, 60, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: the file had {sorted(set(seen))} lines") from None
+
     def claims(self) -> list[dict]:  # type: ignore[type-arg]
         selector = f"slipway.dev/service-id={self.app['id']}"
         found = self.kube(f"/api/v1/namespaces/{self.namespace}/persistentvolumeclaims?labelSelector={selector}")
@@ -80,13 +89,13 @@ def test_storage_survives_restart_and_new_version_and_goes_with_the_service(disk
 
     restarted = disk.ok(disk.api.post(f"/container/{box}/restart-service"), 202)
     assert disk.wait(restarted) == "RESTARTED", disk.deployment_log(restarted["execution_id"])[-2000:]
-    until(lambda: disk.boots() == 2, 60, "the restarted pod to serve the same volume")
+    disk.reach(2, "the restarted pod to serve the same volume")
 
     variable = {"key": "V", "value": "2", "is_secret": False, "variable_scope": "CONTAINER", "variable_parent_id": box}
     disk.ok(disk.api.post("/variable", json=variable), 201)
     queued = disk.ok(disk.api.post(f"/container/{box}/redeploy"), 202)
     assert disk.wait(queued) == "DEPLOYED", disk.deployment_log(queued["execution_id"])[-2000:]
-    until(lambda: disk.boots() == 3, 60, "the new version to serve the same volume")
+    disk.reach(3, "the new version to serve the same volume")
     assert [c["spec"]["volumeName"] for c in disk.claims()] == [volume]
 
     removed = disk.ok(disk.api.post(f"/container/{box}/uninstall", json={}), 202)

@@ -78,12 +78,18 @@ class Drift:
             lock = self._locks.setdefault(service_id, asyncio.Lock())
             if lock.locked():
                 continue
-            try:
-                objects = recorded_objects(secret)
-            except (ValueError, OSError, EOFError) as exc:
-                log.warning("unreadable applied record %s: %s", secret["metadata"]["name"], exc)
-                continue
             async with lock:
+                # read again under the lock: a deploy that finished since the list wrote a newer record, and
+                # putting back the listed one would undo that deploy
+                meta = secret["metadata"]
+                fresh = await self.api.get(SECRETS, meta.get("namespace"), meta["name"])
+                if fresh is None:
+                    continue
+                try:
+                    objects = recorded_objects(fresh)
+                except (ValueError, OSError, EOFError) as exc:
+                    log.warning("unreadable applied record %s: %s", meta["name"], exc)
+                    continue
                 for obj in objects:
                     meta = obj["metadata"]
                     try:
