@@ -23,6 +23,8 @@ def expected_owner(path: str, listed: str) -> str:
         return "catalog"
     if "deploymentStage" in path or re.match(r"^/cluster/[^/]+/token$", path):
         return "catalog"
+    if path == "/organization/{organizationId}/container/preview":
+        return "catalog"  # a container preview is a clone of environments, which catalog owns (§2)
     return listed
 
 

@@ -31,6 +31,10 @@ class Subjects:
     # an accepted push pinned these services to its commit: environment_id, project_id, provider, delivery_id,
     # branch, commit, services [{id, kind, name}] (the deployer queues their deployment)
     GIT_PUSHED = "evt.catalog.git.pushed"
+    # catalog asks for an environment's action (a preview opened or updated, a schedule's start or stop):
+    # environment_id, project_id, action (DEPLOY | STOP), service_ids (None: all), versions {id: {git_commit_id}},
+    # origin, triggered_by (the deployer queues it)
+    ENVIRONMENT_ACTION_REQUESTED = "evt.catalog.environment.action.requested"
     # payload: BuildFinished (never secrets: no token, no build-arg value)
     BUILD_SUCCEEDED = "evt.builder.build.succeeded"
     BUILD_FAILED = "evt.builder.build.failed"

@@ -180,6 +180,9 @@ def _stack_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL")}
     # the Kubernetes drift correction runs every few seconds (60 by default), so its test waits for seconds
     env.setdefault("DEPLOYER_KUBERNETES_RECONCILE_SECONDS", "3")
+    # the preview sweeper and the Git reporter run every few seconds (300 and 2 by default)
+    env.setdefault("CATALOG_PREVIEW_SWEEP_SECONDS", "3")
+    env.setdefault("CATALOG_GIT_REPORT_SECONDS", "0.5")
     return env
 
 

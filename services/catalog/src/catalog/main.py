@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from catalog.application.endpoints import router as application_router
+from catalog.background import hooks
 from catalog.cluster.endpoints import defaults_router as cluster_defaults_router
 from catalog.cluster.endpoints import router as cluster_router
 from catalog.container.endpoints import router as container_router
@@ -18,6 +19,7 @@ from catalog.gittoken.endpoints import router as git_token_router
 from catalog.job.endpoints import router as job_router
 from catalog.link.endpoints import router as link_router
 from catalog.models import Base
+from catalog.previews.endpoints import router as preview_router
 from catalog.project.endpoints import router as project_router
 from catalog.registry.endpoints import router as registry_router
 from catalog.scope import cluster_scope_router
@@ -34,6 +36,7 @@ from slipway.app import ServiceSpec, create_service_app
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     settings = settings or CatalogSettings()
+    start, stop = hooks(settings)
     return create_service_app(
         ServiceSpec(
             settings=settings,
@@ -64,8 +67,11 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
                 variable_scope_router,
                 webhook_router,
                 webhook_receivers,
+                preview_router,
             ],
             # PUT …/cluster/{id}/kubeconfig takes the kubeconfig itself as YAML
             body_types=[(r"/kubeconfig$", {"application/x-yaml", "text/yaml", "application/yaml"})],
+            on_startup=[start],
+            on_shutdown=[stop],
         )
     )

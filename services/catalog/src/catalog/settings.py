@@ -4,7 +4,7 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from slipway.crypto import Keyring, keyring_from
@@ -30,6 +30,16 @@ class CatalogSettings(ServiceSettings):
     base_domain: str = "localhost"
     # Where Git providers reach this installation (the gateway's public address): the webhook URLs start with it.
     public_url: str = "http://127.0.0.1:8100"
+    # Preview environments: deleted once their pull request closed (the sweeper asks the provider every
+    # `preview_sweep_seconds`, besides the close event) or `preview_ttl_hours` after they were opened (0: no limit).
+    preview_ttl_hours: float = Field(default=168.0, ge=0)
+    preview_sweep_seconds: float = Field(default=300.0, gt=0)
+    # Commit statuses and PR comments owed to Git providers are sent every `git_report_seconds`, each retried
+    # with a doubling delay up to `git_report_attempts` times.
+    git_report_seconds: float = Field(default=2.0, gt=0)
+    git_report_attempts: int = Field(default=8, ge=1)
+    # The deployment rules' auto start/stop schedules are looked at every `schedule_seconds`.
+    schedule_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("base_domain")
     @classmethod

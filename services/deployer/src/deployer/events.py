@@ -3,6 +3,7 @@ accepted Git push queues the deployment of the services it pinned to its commit.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,8 @@ from deployer.queue import enqueue
 from slipway.contracts import Subjects
 from slipway.errors import Conflict
 from slipway.events import Envelope, RetryableError, Subscription
+
+log = logging.getLogger("deployer.events")
 
 
 async def _nolog(_: str) -> None:
@@ -101,7 +104,35 @@ def subscriptions(drivers: Drivers, poke: Callable[[], None] = lambda: None) -> 
             return  # the same deployment is already queued
         poke()
 
+    async def action_requested(session: AsyncSession, envelope: Envelope) -> None:
+        """Catalog asks for an environment's deployment or stop (a preview opened or updated, a schedule)."""
+        payload: dict[str, Any] = envelope.payload
+        action = str(payload.get("action"))
+        if action not in ("DEPLOY", "STOP"):
+            log.warning("ignoring a requested %r on environment %s", action, payload.get("environment_id"))
+            return
+        scope = {
+            "organization_id": str(envelope.organization_id),
+            "project_id": str(payload["project_id"]),
+            "environment_id": str(payload["environment_id"]),
+        }
+        ids = payload.get("service_ids")
+        try:
+            await enqueue(
+                session,
+                scope,
+                action,
+                [str(i) for i in ids] if ids is not None else None,
+                versions=payload.get("versions") or {},
+                origin=str(payload.get("origin") or "QOVERY_INTERNAL"),
+                triggered_by=str(payload.get("triggered_by") or "")[:255] or None,
+            )
+        except Conflict:
+            return  # the same request is already queued
+        poke()
+
     return [
+        Subscription(Subjects.ENVIRONMENT_ACTION_REQUESTED, action_requested),
         Subscription(Subjects.GIT_PUSHED, git_pushed),
         Subscription(Subjects.SERVICE_DELETED, service_deleted),
         Subscription(Subjects.ENVIRONMENT_DELETED, environment_deleted),

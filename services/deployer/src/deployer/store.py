@@ -95,7 +95,10 @@ class Store:
             current.deployed_spec_version = deployed.get("spec_version")
             current.deployed_commit = deployed.get("commit")
             current.deployed_image = deployed.get("image")
-        await self._event(session, dep, {"service_id": service_id, "kind": kind, "state": state})
+        fact = {"service_id": service_id, "kind": kind, "state": state}
+        if part.git_commit_id:  # the commit this deployment runs: catalog reports its status to the Git provider
+            fact["commit"] = part.git_commit_id
+        await self._event(session, dep, fact)
 
     async def begin(
         self, dep: Deployment, status: str, queued: Sequence[tuple[str, str, str, str, str | None]], **fields: Any

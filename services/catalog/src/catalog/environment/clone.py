@@ -18,7 +18,7 @@ from catalog.environment.clone_variables import clone_variables
 from catalog.environment.schemas import CloneEnvironmentRequest
 from catalog.environment.service import _cluster_for, _flush, stages
 from catalog.events.publish import emit
-from catalog.models import DeploymentStage, Environment, Project
+from catalog.models import DeploymentStage, Environment, Project, Service
 from catalog.settings import CatalogSettings
 from slipway.contracts import Subjects
 from slipway.crypto import Keyring, keyring_from
@@ -34,6 +34,18 @@ async def clone(
     keys: Keyring | None = None,
 ) -> Environment:
     """`keys` defaults to the catalog's configured key ring (SLIPWAY_ENCRYPTION_KEYS)."""
+    env, _ = await clone_with_services(session, principal, source, body, keys)
+    return env
+
+
+async def clone_with_services(
+    session: AsyncSession,
+    principal: Principal,
+    source: Environment,
+    body: CloneEnvironmentRequest,
+    keys: Keyring | None = None,
+) -> tuple[Environment, dict[uuid.UUID, Service]]:
+    """The clone and its services by the id of the service each copies."""
     ring = keys if keys is not None else keyring_from(CatalogSettings())
     project = await session.get(Project, body.project_id or source.project_id)
     if project is None or project.organization_id != source.organization_id:
@@ -77,4 +89,4 @@ async def clone(
     )
     services = await clone_services(session, source, env, stage_of, ring)
     await clone_variables(session, source, env, services, ring)
-    return env
+    return env, services

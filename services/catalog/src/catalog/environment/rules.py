@@ -118,6 +118,7 @@ async def edit(
     rule.timezone, rule.weekdays = body.timezone, list(body.weekdays)
     rule.start_time, rule.stop_time = _hhmm(body.start_time), _hhmm(body.stop_time)
     rule.updated_at = utcnow()
+    rule.schedule_checked_at = rule.updated_at  # the edited schedule counts from now (nothing fires retroactively)
     await session.flush()
     return rule
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.organization import service
+from catalog.previews import reports
 from catalog.settings import CatalogSettings
 from slipway.contracts import OrganizationCreated, OrganizationDeleted, OrganizationUpdated, Subjects
 from slipway.crypto import keyring_from
@@ -26,9 +27,13 @@ def subscriptions(settings: CatalogSettings) -> list[Subscription]:
         event = OrganizationDeleted.model_validate(envelope.payload)
         await service.remove(session, event.organization_id, keyring_from(settings))
 
+    async def deployer_status(session: AsyncSession, envelope: Envelope) -> None:
+        await reports.on_status(session, envelope.payload, settings)
+
     handlers: dict[str, Callable] = {  # type: ignore[type-arg]
         Subjects.ORGANIZATION_CREATED: organization_created,
         Subjects.ORGANIZATION_UPDATED: organization_updated,
         Subjects.ORGANIZATION_DELETED: organization_deleted,
+        Subjects.DEPLOYER_STATUS_CHANGED: deployer_status,
     }
     return [Subscription(subject, handler) for subject, handler in handlers.items()]

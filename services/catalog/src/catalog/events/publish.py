@@ -84,3 +84,25 @@ async def emit_project_deleted(session: AsyncSession, project: Project, keys: Ke
     for env in environments.all():
         await emit_environment_deleted(session, env, keys)
     await emit(session, Subjects.PROJECT_DELETED, project.organization_id, project.id, {"project_id": str(project.id)})
+
+
+async def emit_action_requested(
+    session: AsyncSession,
+    env: Environment,
+    action: str,
+    service_ids: list[str] | None,
+    versions: dict[str, Any],
+    origin: str,
+    triggered_by: str,
+) -> None:
+    """Ask the deployer to queue `action` (DEPLOY | STOP) on the environment (`service_ids` None: all of it)."""
+    payload = {
+        "environment_id": str(env.id),
+        "project_id": str(env.project_id),
+        "action": action,
+        "service_ids": service_ids,
+        "versions": versions,
+        "origin": origin,
+        "triggered_by": triggered_by[:255],
+    }
+    await emit(session, Subjects.ENVIRONMENT_ACTION_REQUESTED, env.organization_id, env.id, payload)

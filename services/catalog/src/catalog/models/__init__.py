@@ -3,6 +3,7 @@
 from catalog.models.base import SCHEMA, Base, outbox, processed_messages
 from catalog.models.credentials import GitToken, GitWebhookSecret, WebhookDelivery
 from catalog.models.organization import Cluster, ContainerRegistry, Organization
+from catalog.models.previews import GitReport, GitRepository, Preview
 from catalog.models.project import DeploymentRule, DeploymentStage, Environment, Project, Service
 from catalog.models.tombstones import Tombstone
 from catalog.models.variables import CustomDomain, Variable
@@ -16,9 +17,12 @@ __all__ = [
     "DeploymentRule",
     "DeploymentStage",
     "Environment",
+    "GitReport",
+    "GitRepository",
     "GitToken",
     "GitWebhookSecret",
     "Organization",
+    "Preview",
     "Project",
     "Service",
     "Tombstone",

@@ -69,6 +69,8 @@ class DeploymentRule(Base):
     start_time: Mapped[str] = mapped_column(String(8), default="08:00")  # HH:MM in `timezone`
     stop_time: Mapped[str] = mapped_column(String(8), default="19:00")
     weekdays: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # the auto start/stop schedule's last look: a start or stop time passed since then fires (once)
+    schedule_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

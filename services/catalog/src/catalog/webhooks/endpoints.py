@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from catalog.organization.service import ensure_organization
+from catalog.previews import service as previews
 from catalog.settings import CatalogSettings
 from catalog.webhooks import providers as P
-from catalog.webhooks import service
+from catalog.webhooks import pulls, service
 from slipway.crypto import keyring_from
 from slipway.db import SessionDep
 from slipway.errors import BadRequest, NotFound, Unauthorized
@@ -81,7 +82,8 @@ async def receive(provider_name: str, organization_id: str, request: Request, se
         org = uuid.UUID(organization_id)
     except ValueError:
         raise Unauthorized("this delivery is not signed for a known organization") from None
-    secret = await service.secret_for(session, org, provider, keyring_from(_settings(request)))
+    keys = keyring_from(_settings(request))
+    secret = await service.secret_for(session, org, provider, keys)
     try:
         if secret is None:
             raise P.Refused("no secret")
@@ -94,6 +96,14 @@ async def receive(provider_name: str, organization_id: str, request: Request, se
         delivery = await service.record(session, org, provider, delivery_id, event)
         if delivery is None:
             return JSONResponse({"status": "duplicate", "delivery_id": delivery_id}, status_code=202)
+        if pulls.is_pull_event(provider, event):
+            pull = pulls.parse_pull(provider, event, body)
+            if pull is None:
+                delivery.outcome = {"ignored": "nothing a preview acts on"}
+                return JSONResponse({"status": "ignored", "delivery_id": delivery_id, "event": event}, status_code=202)
+            outcome = await previews.handle_pull(session, org, provider, pull, _settings(request), keys)
+            delivery.outcome = outcome
+            return JSONResponse({"status": "accepted", "delivery_id": delivery_id, **outcome}, status_code=202)
         if not P.is_push(provider, event):
             delivery.outcome = {"ignored": f"'{event}' events are not acted on"}
             return JSONResponse({"status": "ignored", "delivery_id": delivery_id, "event": event}, status_code=202)
@@ -101,6 +111,8 @@ async def receive(provider_name: str, organization_id: str, request: Request, se
         if push is None:
             delivery.outcome = {"ignored": "the push updated no branch"}
             return JSONResponse({"status": "ignored", "delivery_id": delivery_id, "event": event}, status_code=202)
+        if push.path:
+            await previews.learn_repository(session, org, provider, push.repositories, push.path)
         outcome = await service.deploy_push(session, org, provider, delivery, push)
     except P.Malformed as exc:
         raise BadRequest(str(exc)) from None

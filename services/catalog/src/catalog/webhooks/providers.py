@@ -37,6 +37,7 @@ class Push:
     branch: str
     commit: str
     changed: tuple[str, ...] | None = None  # paths the push touched; None: the provider does not say
+    path: str = ""  # how the provider's API names the repository (owner/name, GitLab's namespace/project)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,14 +76,20 @@ def is_push(provider: str, event: str) -> bool:
     return event == _PUSH[provider]
 
 
-def parse_push(provider: str, body: bytes) -> Push | None:
-    """The push a delivery describes; None for a push that updates no branch (a tag, a deleted branch)."""
+def json_object(body: bytes) -> dict[str, Any]:
+    """A delivery's body, which every provider sends as a JSON object."""
     try:
         data = json.loads(body)
     except ValueError:
         raise Malformed("the body is not JSON") from None
     if not isinstance(data, dict):
         raise Malformed("the body is not a JSON object")
+    return data
+
+
+def parse_push(provider: str, body: bytes) -> Push | None:
+    """The push a delivery describes; None for a push that updates no branch (a tag, a deleted branch)."""
+    data = json_object(body)
     try:
         if provider == "BITBUCKET":
             return _bitbucket(data)
@@ -104,7 +111,9 @@ def _github_or_gitlab(provider: str, data: dict[str, Any]) -> Push | None:
         for key in ("added", "modified", "removed"):
             changed.update(str(p) for p in entry.get(key) or [])
     complete = provider == "GITHUB" or len(data.get("commits") or []) < 20  # GitLab lists at most 20 commits
-    return Push(urls, ref.removeprefix("refs/heads/"), commit, tuple(sorted(changed)) if complete else None)
+    path = str(repo.get("full_name") or repo.get("path_with_namespace") or "")
+    branch = ref.removeprefix("refs/heads/")
+    return Push(urls, branch, commit, tuple(sorted(changed)) if complete else None, path=path)
 
 
 def _bitbucket(data: dict[str, Any]) -> Push | None:
@@ -116,7 +125,8 @@ def _bitbucket(data: dict[str, Any]) -> Push | None:
     urls = [str(repo["links"]["html"]["href"])] if repo.get("links", {}).get("html") else []
     if repo.get("full_name"):
         urls.append(f"https://bitbucket.org/{repo['full_name']}")
-    return Push(tuple(urls), str(new["name"]), str(new["target"]["hash"]), None)  # pushes name no files
+    path = str(repo.get("full_name") or "")
+    return Push(tuple(urls), str(new["name"]), str(new["target"]["hash"]), None, path=path)  # pushes name no files
 
 
 def repository_key(url: str) -> str:

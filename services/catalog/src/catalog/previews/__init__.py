@@ -1,0 +1,1 @@
+"""Preview environments per pull request: opening, updating, closing, sweeping and reporting back."""
