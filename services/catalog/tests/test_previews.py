@@ -180,6 +180,43 @@ async def test_a_fork_gets_no_preview_and_a_forged_pull_request_is_refused(quiet
         assert forged.status_code == 401
 
 
+def comment(number: int, association: str) -> bytes:
+    body = {
+        "action": "created",
+        "issue": {"number": number, "title": "Add a page", "pull_request": {"url": "…"}},
+        "comment": {"body": "looks good, /slipway preview please", "author_association": association},
+        "repository": {"full_name": "acme/shop", "clone_url": URL, "html_url": URL[:-4]},
+    }
+    return json.dumps(body).encode()
+
+
+def provider_pull(head_repo: str) -> dict[str, Any]:
+    return {
+        "state": "open",
+        "merged": False,
+        "title": "Add a page",
+        "head": {"ref": "feature", "sha": HEAD, "repo": {"full_name": head_repo}},
+        "base": {"ref": "main", "repo": {"full_name": "acme/shop"}},
+    }
+
+
+async def test_a_preview_comment_counts_only_from_a_writer_and_never_for_a_fork(quiet: Catalog) -> None:
+    """A `/slipway preview` comment names no head repository: the provider's API says whether the PR comes from a
+    fork (whose code must not run with the blueprint's secrets); only people with write access may ask."""
+    with fake_provider() as fake:
+        org, _, _ = await blueprint(quiet, fake)
+        fake.pulls[21] = provider_pull("mallory/shop")
+        fake.pulls[22] = provider_pull("acme/shop")
+        stranger = await deliver(quiet, org, comment(22, "NONE"), event="issue_comment")
+        assert "previews" not in stranger, stranger
+        fork = await deliver(quiet, org, comment(21, "COLLABORATOR"), event="issue_comment")
+        assert "fork" in fork["ignored"], fork
+        [preview] = (await deliver(quiet, org, comment(22, "MEMBER"), event="issue_comment"))["previews"]
+        app = await application_of(quiet, preview)
+        assert app["git_repository"]["branch"] == "feature"
+        assert len(fake.recorded("GET", r"/repos/acme/shop/pulls/2[12]$")) == 2  # asked once each
+
+
 def test_each_provider_reads_into_one_pull_event() -> None:
     gitlab = {
         "object_kind": "merge_request",

@@ -54,6 +54,7 @@ class PullInfo:
     head_branch: str
     head_commit: str
     base_branch: str
+    fork: bool = False  # the head lives in another repository than the base
 
 
 def base_url(provider: str, git_api_url: str | None) -> str:
@@ -100,15 +101,20 @@ class GitApi:
         if self.provider == "GITHUB":
             pr = await self._call("GET", f"/repos/{path}/pulls/{number}")
             state = "MERGED" if pr.get("merged") else ("OPEN" if pr["state"] == "open" else "CLOSED")
-            return PullInfo(state, pr["title"], pr["head"]["ref"], pr["head"]["sha"], pr["base"]["ref"])
+            fork = (pr["head"].get("repo") or {}).get("full_name") != (pr["base"].get("repo") or {}).get("full_name")
+            return PullInfo(state, pr["title"], pr["head"]["ref"], pr["head"]["sha"], pr["base"]["ref"], fork)
         if self.provider == "GITLAB":
             mr = await self._call("GET", f"/projects/{self._project(path)}/merge_requests/{number}")
             state = {"opened": "OPEN", "merged": "MERGED"}.get(mr["state"], "CLOSED")
-            return PullInfo(state, mr["title"], mr["source_branch"], mr["sha"], mr["target_branch"])
+            fork = mr.get("source_project_id") != mr.get("target_project_id")
+            return PullInfo(state, mr["title"], mr["source_branch"], mr["sha"], mr["target_branch"], fork)
         pr = await self._call("GET", f"/repositories/{path}/pullrequests/{number}")
         state = {"OPEN": "OPEN", "MERGED": "MERGED"}.get(pr["state"], "CLOSED")
         commit = await self.full_commit(path, pr["source"]["commit"]["hash"])
-        return PullInfo(state, pr["title"], pr["source"]["branch"]["name"], commit, pr["destination"]["branch"]["name"])
+        source = (pr["source"].get("repository") or {}).get("full_name") or path
+        target = (pr["destination"].get("repository") or {}).get("full_name") or path
+        head, base = pr["source"]["branch"]["name"], pr["destination"]["branch"]["name"]
+        return PullInfo(state, pr["title"], head, commit, base, source != target)
 
     async def full_commit(self, path: str, commit: str) -> str:
         """Bitbucket's deliveries name commits by a 12-character prefix: the full SHA a build needs."""

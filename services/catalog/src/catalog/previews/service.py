@@ -36,6 +36,7 @@ from slipway.principal import Principal
 from slipway.timeutil import utcnow
 
 NAME_MAX = 255
+FORKS = "pull requests from forks get no preview (their code would run with the blueprint's secrets)"
 log = logging.getLogger("catalog.previews")
 
 
@@ -138,6 +139,7 @@ async def _complete(
         head_branch=info.head_branch,
         head_commit=info.head_commit,
         base_branch=info.base_branch,
+        fork=event.fork or info.fork,
         url=event.url,
     )
 
@@ -286,11 +288,11 @@ async def handle_pull(
             await delete_now(session, preview, keys)  # or, when that fails, the sweeper's next pass
         return {"pull_request": event.number, "closed": ids}
     if event.fork:
-        return {"pull_request": event.number, "ignored": "pull requests from forks get no preview"}
+        return {"pull_request": event.number, "ignored": FORKS}
     if event.action == PR.UPDATED:
         complete = await _complete(session, organization_id, provider, event, None, keys)
-        if isinstance(complete, str):
-            return {"pull_request": event.number, "ignored": complete}
+        if isinstance(complete, str) or complete.fork:
+            return {"pull_request": event.number, "ignored": complete if isinstance(complete, str) else FORKS}
         updated = {
             str(p.environment_id): await _update(session, p, provider, complete) for p in mine if p.state == "OPEN"
         }
@@ -299,8 +301,8 @@ async def handle_pull(
     base = event.base_branch
     if not base:  # a GitHub comment names no branch: ask the provider
         complete = await _complete(session, organization_id, provider, event, None, keys)
-        if isinstance(complete, str):
-            return {"pull_request": event.number, "ignored": complete}
+        if isinstance(complete, str) or complete.fork:  # a comment's PR may come from a fork: the API tells
+            return {"pull_request": event.number, "ignored": complete if isinstance(complete, str) else FORKS}
         event, base = complete, complete.base_branch
     opened: list[str] = []
     found = await blueprints(session, organization_id, names, base, requested=event.action == PR.REQUESTED)
@@ -312,8 +314,8 @@ async def handle_pull(
         complete = await _complete(
             session, organization_id, provider, event, uuid.UUID(preferred) if preferred else None, keys
         )
-        if isinstance(complete, str):
-            return {"pull_request": event.number, "ignored": complete}
+        if isinstance(complete, str) or complete.fork:
+            return {"pull_request": event.number, "ignored": complete if isinstance(complete, str) else FORKS}
         if existing is not None and existing.state == "CLOSED" and existing.environment_id is not None:
             existing.state, existing.reason, existing.closed_at = "OPEN", None, None  # reopened before it went
             await _update(session, existing, provider, complete)

@@ -17,6 +17,7 @@ from catalog.webhooks.providers import Malformed, json_object
 
 COMMAND = "/slipway preview"
 OPENED, UPDATED, CLOSED, REQUESTED = "OPENED", "UPDATED", "CLOSED", "REQUESTED"
+TRUSTED = ("OWNER", "MEMBER", "COLLABORATOR")  # GitHub's author associations of people with write access
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ def _github(event: str, data: dict[str, Any]) -> PullEvent | None:
             return None
         if COMMAND not in str(data["comment"].get("body") or ""):
             return None
+        if data["comment"].get("author_association") not in TRUSTED:
+            return None  # only people with write access to the repository may ask for a preview
         return PullEvent(REQUESTED, urls, path, int(issue["number"]), title=str(issue.get("title") or ""))
     action = {"opened": OPENED, "reopened": OPENED, "synchronize": UPDATED, "closed": CLOSED}.get(data["action"])
     if action is None:
