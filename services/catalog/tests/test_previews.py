@@ -5,6 +5,7 @@ gets Slipway's comment; the schedules fire at their times (the tests give the cl
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from catalog.environment.schedule import moments, tick
 from catalog.main import create_app
@@ -20,9 +22,9 @@ from catalog.previews.sweeper import sweep
 from catalog.settings import CatalogSettings
 from catalog.webhooks import pulls as PR
 from slipway.crypto import keyring_from
+from slipway_stack.gitfake import FakeProvider, fake_provider
 from slipway_stack.testing import serve
 
-from .git_provider_fake import FakeProvider, fake_provider
 from .test_clusters import KEY, Catalog, Signed, user_principal
 from .test_containers import _environment, _events
 from .test_git_webhooks import post, secrets_of, signed
@@ -86,10 +88,26 @@ async def blueprint(cat: Catalog, fake: FakeProvider) -> tuple[str, str, str]:
 
 
 async def deliver(cat: Catalog, org: str, body: bytes, event: str = "pull_request") -> dict[str, Any]:
+    """Post a signed delivery; once the catalog's consumer acted on it, what it did (the delivery's outcome)."""
     secret = (await secrets_of(cat, org))["GITHUB"]["secret"]
     r = await post(cat, org, "github", body, signed(secret, body, event=event))
     assert r.status_code == 202, r.text
-    return r.json()  # type: ignore[no-any-return]
+    answer = r.json()
+    if answer["status"] != "accepted":
+        return answer  # type: ignore[no-any-return]
+    assert set(answer) == {"status", "delivery_id", "pull_request", "action"}, answer  # answered before acting
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        async with cat.app.state.db.transaction() as session:
+            found = await session.execute(
+                text("SELECT outcome::text FROM catalog.webhook_deliveries WHERE delivery_id = :d"),
+                {"d": answer["delivery_id"]},
+            )
+            outcome = json.loads(found.scalar_one())
+        if outcome != {"queued": True}:
+            return outcome  # type: ignore[no-any-return]
+        assert asyncio.get_running_loop().time() < deadline, "the delivery was never acted on"
+        await asyncio.sleep(0.1)
 
 
 async def application_of(cat: Catalog, environment: str) -> dict[str, Any]:

@@ -31,6 +31,9 @@ class Subjects:
     # an accepted push pinned these services to its commit: environment_id, project_id, provider, delivery_id,
     # branch, commit, services [{id, kind, name}] (the deployer queues their deployment)
     GIT_PUSHED = "evt.catalog.git.pushed"
+    # an accepted pull (merge) request delivery, acted on by catalog's own consumer (previews open, move, close):
+    # delivery (the delivery row's id), provider, pull (what the delivery says: action, number, branches, commit…)
+    GIT_PULL_RECEIVED = "evt.catalog.git.pull.received"
     # catalog asks for an environment's action (a preview opened or updated, a schedule's start or stop):
     # environment_id, project_id, action (DEPLOY | STOP), service_ids (None: all), versions {id: {git_commit_id}},
     # origin, triggered_by (the deployer queues it)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.organization import service
 from catalog.previews import reports
+from catalog.previews import service as previews
 from catalog.settings import CatalogSettings
 from slipway.contracts import OrganizationCreated, OrganizationDeleted, OrganizationUpdated, Subjects
 from slipway.crypto import keyring_from
@@ -30,10 +31,15 @@ def subscriptions(settings: CatalogSettings) -> list[Subscription]:
     async def deployer_status(session: AsyncSession, envelope: Envelope) -> None:
         await reports.on_status(session, envelope.payload, settings)
 
+    async def pull_received(session: AsyncSession, envelope: Envelope) -> None:
+        assert envelope.organization_id is not None
+        await previews.act_on_pull(session, envelope.organization_id, envelope.payload, settings)
+
     handlers: dict[str, Callable] = {  # type: ignore[type-arg]
         Subjects.ORGANIZATION_CREATED: organization_created,
         Subjects.ORGANIZATION_UPDATED: organization_updated,
         Subjects.ORGANIZATION_DELETED: organization_deleted,
         Subjects.DEPLOYER_STATUS_CHANGED: deployer_status,
+        Subjects.GIT_PULL_RECEIVED: pull_received,
     }
     return [Subscription(subject, handler) for subject, handler in handlers.items()]

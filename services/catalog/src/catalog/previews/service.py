@@ -9,6 +9,7 @@ keep the blueprint's. The deletion itself is the sweeper's (sweeper.py): it retr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from datetime import timedelta
@@ -21,17 +22,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.environment import service as environments
 from catalog.environment.clone import clone_with_services
 from catalog.environment.schemas import CloneEnvironmentRequest
-from catalog.events.publish import emit_action_requested, emit_service
+from catalog.events.publish import emit, emit_action_requested, emit_service
 from catalog.gitapi.client import GitApi, GitApiError, PullInfo
 from catalog.gittoken import service as tokens
-from catalog.models import DeploymentRule, Environment, GitRepository, GitToken, Preview, Service
+from catalog.models import (
+    DeploymentRule,
+    Environment,
+    GitRepository,
+    GitToken,
+    Preview,
+    Service,
+    WebhookDelivery,
+)
 from catalog.previews import reports
 from catalog.settings import CatalogSettings
 from catalog.webhooks import pulls as PR
 from catalog.webhooks.providers import repository_key
 from catalog.webhooks.service import git_source
 from slipway.contracts import Subjects
-from slipway.crypto import Keyring
+from slipway.crypto import Keyring, keyring_from
 from slipway.principal import Principal
 from slipway.timeutil import utcnow
 
@@ -254,6 +263,32 @@ async def delete_now(session: AsyncSession, preview: Preview, keys: Keyring) -> 
 
 def close(preview: Preview, reason: str) -> None:
     preview.state, preview.reason, preview.closed_at, preview.updated_at = "CLOSED", reason[:255], utcnow(), utcnow()
+
+
+async def pull_received(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    provider: str,
+    delivery: WebhookDelivery,
+    event: PR.PullEvent,
+) -> None:
+    """Queue an accepted pull request delivery for catalog's own consumer, in the receiver's transaction: the
+    provider gets its answer at once, the clone, the deletion or the provider's API call happen from the event."""
+    delivery.outcome = {"queued": True}
+    payload = {"delivery": str(delivery.id), "provider": provider, "pull": dataclasses.asdict(event)}
+    await emit(session, Subjects.GIT_PULL_RECEIVED, organization_id, delivery.id, payload)
+
+
+async def act_on_pull(
+    session: AsyncSession, organization_id: uuid.UUID, payload: dict[str, Any], settings: CatalogSettings
+) -> None:
+    """The consumer's half: act on the queued delivery and record the outcome with it."""
+    pull = dict(payload["pull"])
+    event = PR.PullEvent(**{**pull, "repositories": tuple(pull["repositories"])})
+    outcome = await handle_pull(session, organization_id, payload["provider"], event, settings, keyring_from(settings))
+    delivery = await session.get(WebhookDelivery, uuid.UUID(payload["delivery"]))
+    if delivery is not None:
+        delivery.outcome = outcome
 
 
 async def handle_pull(

@@ -101,9 +101,9 @@ async def receive(provider_name: str, organization_id: str, request: Request, se
             if pull is None:
                 delivery.outcome = {"ignored": "nothing a preview acts on"}
                 return JSONResponse({"status": "ignored", "delivery_id": delivery_id, "event": event}, status_code=202)
-            outcome = await previews.handle_pull(session, org, provider, pull, _settings(request), keys)
-            delivery.outcome = outcome
-            return JSONResponse({"status": "accepted", "delivery_id": delivery_id, **outcome}, status_code=202)
+            await previews.pull_received(session, org, provider, delivery, pull)  # acted on from the event
+            queued = {"pull_request": pull.number, "action": pull.action}
+            return JSONResponse({"status": "accepted", "delivery_id": delivery_id, **queued}, status_code=202)
         if not P.is_push(provider, event):
             delivery.outcome = {"ignored": f"'{event}' events are not acted on"}
             return JSONResponse({"status": "ignored", "delivery_id": delivery_id, "event": event}, status_code=202)
