@@ -73,6 +73,7 @@ async def blueprint(cat: Catalog, fake: FakeProvider) -> tuple[str, str, str]:
         "build_mode": "DOCKER",
         "dockerfile_path": "Dockerfile",
         "auto_preview": True,
+        "auto_deploy": True,  # the blueprint follows pushes to main; its previews must not follow their branch
         "healthchecks": {},
         "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
     }
@@ -93,7 +94,7 @@ async def deliver(cat: Catalog, org: str, body: bytes, event: str = "pull_reques
     r = await post(cat, org, "github", body, signed(secret, body, event=event))
     assert r.status_code == 202, r.text
     answer = r.json()
-    if answer["status"] != "accepted":
+    if answer["status"] != "accepted" or event == "push":
         return answer  # type: ignore[no-any-return]
     assert set(answer) == {"status", "delivery_id", "pull_request", "action"}, answer  # answered before acting
     deadline = asyncio.get_running_loop().time() + 30
@@ -142,6 +143,10 @@ async def test_a_pull_request_life_opens_moves_and_deletes_its_preview(quiet: Ca
         assert moved["redeployed"] == {preview: [app["id"]]}
         asked = [p for s, p in await _events(quiet, preview) if s == "evt.catalog.environment.action.requested"]
         assert asked[-1]["service_ids"] == [app["id"]] and asked[-1]["versions"][app["id"]] == {"git_commit_id": NEXT}
+        # the push behind that new commit deploys nothing more: the preview follows its PR's events
+        push = {"ref": "refs/heads/feature", "after": NEXT, "repository": {"clone_url": URL, "html_url": URL[:-4]}}
+        pushed = await deliver(quiet, org, json.dumps(push).encode(), event="push")
+        assert pushed["status"] == "accepted" and pushed["services"] == [], pushed
         # merged: the preview goes, with a tombstone for the deployer to uninstall what it ran
         closed = await deliver(quiet, org, pull("closed", 7, NEXT, merged=True))
         assert closed["closed"] == [preview]

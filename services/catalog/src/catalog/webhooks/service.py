@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.events.publish import emit, emit_service
-from catalog.models import GitWebhookSecret, Service, WebhookDelivery
+from catalog.models import GitWebhookSecret, Preview, Service, WebhookDelivery
 from catalog.webhooks import providers as P
 from catalog.workload import restrictions
 from slipway.contracts import Subjects
@@ -126,12 +126,20 @@ def _matches(svc: Service, names: set[str], push: P.Push) -> bool:
 async def matching(session: AsyncSession, organization_id: uuid.UUID, push: P.Push) -> list[Service]:
     """The organization's auto-deployed services built from the pushed repository and branch, whose deployment
     restrictions let the push's paths through; their rows locked (an edit at the same moment waits, then the
-    push sees it), in id order."""
+    push sees it), in id order. A pull request's preview follows the PR's events, not pushes to its head branch
+    (which would deploy it a second time)."""
     names = {P.repository_key(url) for url in push.repositories}
     rows = await session.scalars(
         select(Service).where(Service.organization_id == organization_id, Service.kind.in_(("APPLICATION", "JOB")))
     )
-    candidates = [svc.id for svc in rows if _matches(svc, names, push)]
+    previews = set(
+        await session.scalars(
+            select(Preview.environment_id).where(
+                Preview.organization_id == organization_id, Preview.environment_id.is_not(None)
+            )
+        )
+    )
+    candidates = [svc.id for svc in rows if svc.environment_id not in previews and _matches(svc, names, push)]
     if not candidates:
         return []
     locked = await session.scalars(
