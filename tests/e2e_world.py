@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -226,3 +227,34 @@ async def _frames(url: str, token: str, until_done: Callable[[Any], bool], timeo
 
         await asyncio.wait_for(read(), timeout)
     return frames
+
+
+class Prober:
+    """Requests `path` through the edge for `host` in a loop while in its `with` block: what was served (each
+    200's body) and what failed (other statuses, connection errors), to prove a rollout drops no request."""
+
+    def __init__(self, edge: str, host: str, path: str = "/") -> None:
+        self.url, self.host = f"{edge}{path}", host
+        self.served: list[str] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                try:
+                    r = client.get(self.url, headers={"Host": self.host})
+                    (self.served if r.status_code == 200 else self.failures).append(
+                        r.text.strip() or str(r.status_code)
+                    )
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{time.time():.3f} {exc!r}")
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from tests.e2e_world import (
     DOCKERFILE,
     SLOW,
     TERMINAL,
+    Prober,
     Repo,
     World,
     _frames,
@@ -65,29 +64,11 @@ def test_variable_change_rolls_out_without_a_failed_request(world: World) -> Non
     variables = world.ok(world.api.get("/variable", params={"parent_id": world.app["id"], "scope": "APPLICATION"}))
     greeting = next(v for v in variables["results"] if v["key"] == "GREETING")
     world.ok(world.api.put(f"/variable/{greeting['id']}", json={"key": "GREETING", "value": "bonjour"}))
-    failures: list[str] = []
-    served: list[str] = []
-    stop = threading.Event()
-    host = world.host()
-
-    def probe() -> None:
-        with httpx.Client(timeout=5) as client:
-            while not stop.is_set():
-                try:
-                    r = client.get(f"{world.edge}/greeting.txt", headers={"Host": host})
-                    (served if r.status_code == 200 else failures).append(r.text.strip() or str(r.status_code))
-                except httpx.HTTPError as exc:
-                    failures.append(f"{time.time():.3f} {exc!r}")
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    try:
+    with Prober(world.edge, world.host(), "/greeting.txt") as prober:
         queued = world.ok(world.api.post(f"/application/{world.app['id']}/redeploy"), 202)
         assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED"
-        until(lambda: served and served[-1] == "bonjour", 20, "the new version to serve")
-    finally:
-        stop.set()
-        prober.join()
+        until(lambda: prober.served and prober.served[-1] == "bonjour", 20, "the new version to serve")
+    failures, served = prober.failures, prober.served
     if failures:  # show the rollout's own timeline next to the failed requests
         lines = world.api.get(f"/environment/{world.env['id']}/logs", params={"version": queued["execution_id"]})
         timeline = [

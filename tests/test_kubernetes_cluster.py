@@ -4,7 +4,6 @@ serving through ClusterIP Services, resolving Services by cluster DNS, and answe
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 
@@ -28,18 +27,8 @@ def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def image(kubernetes: KubeCluster, stack) -> str:  # type: ignore[no-untyped-def]
-    """The busybox base image, pushed into the registry the node pulls from."""
-    target = f"{kubernetes.registry}/slipway-busybox:k8s-test"
-    env = {"CONTAINERS_CONF": str(stack.state_dir / "engine" / "containers.conf")}
-    subprocess.run(
-        ["podman", "push", "--tls-verify=false", "localhost/slipway-busybox:latest", target],
-        check=True,
-        capture_output=True,
-        env={**__import__("os").environ, **env},
-        timeout=120,
-    )
-    return target
+def image(kube_busybox: str) -> str:
+    return kube_busybox
 
 
 @pytest.fixture

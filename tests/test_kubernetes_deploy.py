@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -18,7 +17,7 @@ import pytest
 
 from slipway_stack.kube.testing import KubeCluster
 from slipway_stack.testing import RunningStack
-from tests.e2e_world import BROKEN, DOCKERFILE, Repo, World, build_image, until
+from tests.e2e_world import BROKEN, DOCKERFILE, Prober, Repo, World, build_image, until
 
 pytestmark = pytest.mark.stack
 
@@ -182,30 +181,12 @@ def test_variable_change_rolls_out_on_kubernetes_without_a_failed_request(world:
     variables = world.ok(world.api.get("/variable", params={"parent_id": world.app["id"], "scope": "APPLICATION"}))
     greeting = next(v for v in variables["results"] if v["key"] == "GREETING")
     world.ok(world.api.put(f"/variable/{greeting['id']}", json={"key": "GREETING", "value": "bonjour"}))
-    failures: list[str] = []
-    served: list[str] = []
-    stop = threading.Event()
-    host = world.host()
-
-    def probe() -> None:
-        with httpx.Client(timeout=5) as client:
-            while not stop.is_set():
-                try:
-                    r = client.get(f"{world.edge}/greeting.txt", headers={"Host": host})
-                    (served if r.status_code == 200 else failures).append(r.text.strip() or str(r.status_code))
-                except httpx.HTTPError as exc:
-                    failures.append(f"{time.time():.3f} {exc!r}")
-
     old_pods = {p["metadata"]["name"] for p in world.pods()}
-    prober = threading.Thread(target=probe)
-    prober.start()
-    try:
+    with Prober(world.edge, world.host(), "/greeting.txt") as prober:
         queued = world.ok(world.api.post(f"/application/{world.app['id']}/redeploy"), 202)
         assert world.wait_terminal(queued["execution_id"]) == "DEPLOYED", world.deployment_log(queued["execution_id"])
-        until(lambda: served and served[-1] == "bonjour", 30, "the new version to serve")
-    finally:
-        stop.set()
-        prober.join()
+        until(lambda: prober.served and prober.served[-1] == "bonjour", 30, "the new version to serve")
+    failures, served = prober.failures, prober.served
     assert not failures, failures[:5]
     assert "hello" in served and served[-1] == "bonjour" and len(served) > 20
     until(lambda: not old_pods & {p["metadata"]["name"] for p in world.pods()}, 60, "the old pod to go")
@@ -273,9 +254,16 @@ def test_killing_the_deployer_mid_rollout_ends_in_a_terminal_state_on_kubernetes
 
 
 def test_deploying_an_older_commit_rolls_back_on_kubernetes(world: KubeWorld) -> None:
-    queued = world.deploy(world.first)
-    assert world.wait_terminal(queued["execution_id"], 300) == "DEPLOYED", world.deployment_log(queued["execution_id"])
-    until(lambda: world.get().text.strip() == "v1", 60, "v1 to serve again")
+    """Deploying another version (Qovery's rollback) from v2 back to v1, with no failed request meanwhile."""
+    assert world.get().text.strip() == "v2"
+    with Prober(world.edge, world.host()) as prober:
+        queued = world.deploy(world.first)
+        assert world.wait_terminal(queued["execution_id"], 300) == "DEPLOYED", world.deployment_log(
+            queued["execution_id"]
+        )
+        until(lambda: prober.served and prober.served[-1] == "v1", 60, "v1 to serve again")
+    assert not prober.failures, prober.failures[:5]
+    assert "v2" in prober.served and len(prober.served) > 20
 
 
 def test_restart_rolls_the_pods_on_kubernetes(world: KubeWorld) -> None:

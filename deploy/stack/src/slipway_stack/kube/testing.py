@@ -76,3 +76,18 @@ def kubernetes(stack) -> Iterator[KubeCluster]:  # type: ignore[no-untyped-def]
         return
     other = stack.kubernetes_state
     yield KubeCluster(other / "kubeconfig", (lock_registries() or [registry])[0], owned=False)
+
+
+@pytest.fixture(scope="session")
+def kube_busybox(kubernetes: KubeCluster, stack) -> str:  # type: ignore[no-untyped-def]
+    """The busybox base image, pushed into the registry the node pulls from."""
+    target = f"{kubernetes.registry}/slipway-busybox:k8s-test"
+    env = {**os.environ, "CONTAINERS_CONF": str(stack.state_dir / "engine" / "containers.conf")}
+    subprocess.run(
+        ["podman", "push", "--tls-verify=false", "localhost/slipway-busybox:latest", target],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    return target

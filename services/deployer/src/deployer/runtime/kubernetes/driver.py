@@ -27,6 +27,7 @@ from deployer.runtime.kubernetes import manifests as M
 from deployer.runtime.kubernetes.api import KubeApi, KubeError, counting, kind_of
 from deployer.runtime.kubernetes.drift import Drift
 from deployer.runtime.kubernetes.live import LiveState
+from deployer.runtime.kubernetes.mirror import Mirrors
 from deployer.runtime.kubernetes.rollout import REPLICASETS, REVISION, STATEFULSETS, wait_rolled_out
 from slipway.desired import DesiredState, RegistryRef, ServiceSpec, kubernetes_namespace
 
@@ -76,6 +77,7 @@ class KubernetesDriver(LiveState, Drift):
         burst: int = 40,
     ) -> None:
         self.api = KubeApi(kubeconfig, loader=loader, qps=qps, burst=burst)
+        self.mirrors = Mirrors(self.api)
         self.edge = edge
         self.installation = installation
         self.stop_timeout = stop_timeout
@@ -514,6 +516,7 @@ class KubernetesDriver(LiveState, Drift):
         return await self.live_status(kubernetes_namespace(environment_id), (await self.versions()).batch_cron)
 
     async def close(self) -> None:
+        await self.mirrors.close()
         await self.api.close()
         if self.edge is not None:
             with contextlib.suppress(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,12 +13,15 @@ from deployer.runtime.base import InstanceStatus, LogLine, ServiceStatus
 from deployer.runtime.kubernetes import manifests as M
 from deployer.runtime.kubernetes.api import KubeApi, KubeError, kind_of
 from deployer.runtime.kubernetes.jobs import job_status
+from deployer.runtime.kubernetes.mirror import Mirror, Mirrors
 
 log = logging.getLogger("deployer.runtime.kubernetes")
 PODS = kind_of("v1", "Pod")
 DEPLOYMENTS = kind_of("apps/v1", "Deployment")
+STATEFULSETS = kind_of("apps/v1", "StatefulSet")
 JOBS = kind_of("batch/v1", "Job")
-POD_SCAN_SECONDS = 2.0  # how often a followed service's pod list is read for new pods
+MIRROR_WAIT_SECONDS = 15.0  # how long a status read waits for a new mirror's first lists
+POD_SCAN_SECONDS = 30.0  # a followed service's pods come from its namespace's mirror: this is only a safety net
 
 
 def _ms(stamp: str | None) -> int | None:
@@ -63,34 +66,21 @@ def service_state(states: list[str], wanted: int) -> str:
 
 class LiveState:
     api: KubeApi
+    mirrors: Mirrors
+    versions: Callable[[], Awaitable[M.Versions]]  # the driver's API discovery
+
+    def _mirror(self, namespace: str, cron_version: str) -> Mirror:
+        kinds = (DEPLOYMENTS, STATEFULSETS, PODS, JOBS, kind_of(cron_version, "CronJob"))
+        return self.mirrors.get(namespace, kinds, f"{M.L_MANAGED}={M.MANAGED_BY}")
 
     async def live_status(self, namespace: str, cron_version: str = "batch/v1") -> list[ServiceStatus]:
-        """One status per workload (Deployment, StatefulSet, job) of the namespace, pods as instances."""
-        selector = f"{M.L_MANAGED}={M.MANAGED_BY}"
-        try:
-            deployments = await self.api.list(DEPLOYMENTS, namespace, selector)
-            sets = await self.api.list(kind_of("apps/v1", "StatefulSet"), namespace, selector)
-            pods = await self.api.list(PODS, namespace, selector)
-            jobs = await self.api.list(JOBS, namespace, selector)
-            crons = await self.api.list(kind_of(cron_version, "CronJob"), namespace, selector)
-        except KubeError as exc:
-            if exc.status == 404:
-                return []
-            raise
-        by_service: dict[str, list[dict[str, Any]]] = {}
-        for pod in pods["items"]:
-            service_id = pod["metadata"].get("labels", {}).get(M.L_SERVICE)
-            if service_id:
-                by_service.setdefault(service_id, []).append(pod)
-        out = _job_statuses(jobs["items"], crons["items"], by_service)
-        for deployment in [*deployments["items"], *sets["items"]]:
-            service_id = deployment["metadata"].get("labels", {}).get(M.L_SERVICE)
-            if not service_id:
-                continue
-            instances = _instances(by_service.get(service_id, []))
-            wanted = int(deployment.get("spec", {}).get("replicas", 1))
-            out.append(ServiceStatus(service_id, service_state([i.state for i in instances], wanted), instances))
-        return out
+        """One status per workload (Deployment, StatefulSet, job) of the namespace, pods as instances, read from
+        the namespace's mirror (kept by watches while statuses are read: no API request per read)."""
+        mirror = self._mirror(namespace, cron_version)
+        if not await mirror.ready(MIRROR_WAIT_SECONDS):
+            raise KubeError(0, f"the cluster did not list the workloads of {namespace} in {MIRROR_WAIT_SECONDS:.0f}s")
+        kinds = mirror.kinds
+        return statuses(*(mirror.items(k) for k in kinds))
 
     async def follow_logs(
         self, environment_id: str, service_id: str, since_ms: int | None = None, follow: bool = True
@@ -132,18 +122,25 @@ class LiveState:
                 if found.get("status", {}).get("phase") in ("Succeeded", "Failed"):
                     following = False  # finished (a job's run, perhaps before its log could be followed): read it once
 
+        def start(pods: list[dict[str, Any]]) -> None:
+            for pod in pods:
+                name = pod["metadata"]["name"]
+                if name not in followed and pod["metadata"].get("labels", {}).get(M.L_SERVICE) == service_id:
+                    followed[name] = asyncio.create_task(one(name))
+
         async def scan() -> None:
             try:
-                while True:
-                    pods = await self.api.list(PODS, namespace, f"{M.L_SERVICE}={service_id}")
-                    for pod in pods["items"]:
-                        name = pod["metadata"]["name"]
-                        if name not in followed:
-                            followed[name] = asyncio.create_task(one(name))
-                    if not follow:
-                        await asyncio.gather(*followed.values(), return_exceptions=True)
-                        return
-                    await asyncio.sleep(POD_SCAN_SECONDS)
+                if not follow:
+                    start((await self.api.list(PODS, namespace, f"{M.L_SERVICE}={service_id}"))["items"])
+                    await asyncio.gather(*followed.values(), return_exceptions=True)
+                    return
+                mirror = self._mirror(namespace, (await self.versions()).batch_cron)
+                while True:  # new pods join as the namespace's mirror sees them
+                    change = mirror.changed()
+                    mirror.touch()
+                    start(mirror.items(PODS))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(change.wait(), POD_SCAN_SECONDS)
             finally:
                 await queue.put(None)
 
@@ -160,6 +157,30 @@ class LiveState:
                 task.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.gather(scanner, *followed.values(), return_exceptions=True)
+
+
+def statuses(
+    deployments: list[dict[str, Any]],
+    sets: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
+    jobs: list[dict[str, Any]],
+    crons: list[dict[str, Any]],
+) -> list[ServiceStatus]:
+    """Each workload's ServiceStatus, its pods as instances."""
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for pod in pods:
+        service_id = pod["metadata"].get("labels", {}).get(M.L_SERVICE)
+        if service_id:
+            by_service.setdefault(service_id, []).append(pod)
+    out = _job_statuses(jobs, crons, by_service)
+    for workload in [*deployments, *sets]:
+        service_id = workload["metadata"].get("labels", {}).get(M.L_SERVICE)
+        if not service_id:
+            continue
+        instances = _instances(by_service.get(service_id, []))
+        wanted = int(workload.get("spec", {}).get("replicas", 1))
+        out.append(ServiceStatus(service_id, service_state([i.state for i in instances], wanted), instances))
+    return out
 
 
 def _instances(pods: list[dict[str, Any]]) -> list[InstanceStatus]:

@@ -1,0 +1,156 @@
+"""The Kubernetes driver's live state on the real cluster: statuses come from a watched mirror of the namespace (no
+API request per read, changes seen as they happen), a followed log survives container restarts without a line
+twice, and RBAC refusals name the verb and resource."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from deployer.runtime.kubernetes import manifests as M
+from deployer.runtime.kubernetes.api import Forbidden, KubeApi, kind_of
+from deployer.runtime.kubernetes.driver import KubernetesDriver
+from slipway.desired import kubernetes_namespace
+from slipway_stack.kube.testing import KubeCluster
+
+pytestmark = pytest.mark.stack
+NAMESPACES = kind_of("v1", "Namespace")
+DEPLOYMENTS = kind_of("apps/v1", "Deployment")
+PODS = kind_of("v1", "Pod")
+
+
+async def until(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout:.0f}s")
+        await asyncio.sleep(0.2)
+
+
+def deployment(service_id: str, image: str, command: str) -> dict[str, Any]:
+    labels = {M.L_MANAGED: M.MANAGED_BY, M.L_SERVICE: service_id}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"w{service_id[:8]}", "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {M.L_SERVICE: service_id}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [{"name": "app", "image": image, "command": ["/bin/sh", "-c", command]}],
+                },
+            },
+        },
+    }
+
+
+@pytest.fixture
+async def driver(kubernetes: KubeCluster) -> AsyncIterator[KubernetesDriver]:
+    d = KubernetesDriver(kubernetes.kubeconfig.read_text(), None)
+    yield d
+    await d.close()
+
+
+@pytest.fixture
+async def environment(driver: KubernetesDriver) -> AsyncIterator[str]:
+    environment_id = str(uuid.uuid4())
+    namespace = kubernetes_namespace(environment_id)
+    await driver.api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    account = kind_of("v1", "ServiceAccount")
+    await until(lambda: driver.api.get(account, namespace, "default"), 60, "the default service account")
+    yield environment_id
+    await driver.api.delete(NAMESPACES, None, namespace)
+
+
+async def test_statuses_are_read_from_a_watch_and_follow_changes(
+    driver: KubernetesDriver, environment: str, kube_busybox: str
+) -> None:
+    namespace, service_id = kubernetes_namespace(environment), str(uuid.uuid4())
+    await driver.api.request(
+        "POST", DEPLOYMENTS.path(namespace), body=deployment(service_id, kube_busybox, "exec sleep 3600")
+    )
+
+    async def running() -> Any:
+        found = [s for s in await driver.status(environment) if s.service_id == service_id]
+        return found[0] if found and found[0].state == "RUNNING" else None
+
+    first = await until(running, 120, "the service to run")
+    mirror = driver.mirrors.mirrors[namespace]
+    assert mirror.lists == 5  # Deployments, StatefulSets, Pods, Jobs, CronJobs: listed once each
+    requests = driver.api.requests
+    for _ in range(30):
+        assert [s.state for s in await driver.status(environment) if s.service_id == service_id] == ["RUNNING"]
+    assert driver.api.requests == requests  # thirty reads, no request: the mirror answers them
+
+    await driver.api.delete(PODS, namespace, first.instances[0].name)
+
+    async def replaced() -> Any:
+        now = await running()
+        return now if now and now.instances[0].name != first.instances[0].name else None
+
+    again = await until(replaced, 120, "the replacement pod to run")
+    assert len(again.instances) == 1
+    assert driver.api.requests - requests <= 2 and mirror.lists == 5  # seen through the watches, not new lists
+
+
+async def test_a_followed_log_survives_restarts_without_a_line_twice(
+    driver: KubernetesDriver, environment: str, kube_busybox: str
+) -> None:
+    namespace, service_id = kubernetes_namespace(environment), str(uuid.uuid4())
+    run = 'echo "start $(cat /proc/sys/kernel/random/uuid)"; echo tick; sleep 1; echo done; exit 1'
+    await driver.api.request("POST", DEPLOYMENTS.path(namespace), body=deployment(service_id, kube_busybox, run))
+    lines: list[tuple[int, str]] = []
+
+    async def follow() -> None:
+        async for line in driver.follow_logs(environment, service_id, since_ms=0):
+            lines.append((line.timestamp_ms, line.message))
+            if sum(m.startswith("start ") for _, m in lines) >= 3:
+                return
+
+    await asyncio.wait_for(follow(), 180)  # three runs: the container restarted twice while followed
+    starts = [m for _, m in lines if m.startswith("start ")]
+    assert len(set(starts)) == len(starts) == 3, lines
+    assert len(set(lines)) == len(lines), lines  # nothing repeated after a stream resumed
+    assert [m for _, m in lines].count("done") >= 2, lines
+
+
+async def test_an_rbac_refusal_names_the_verb_and_the_resource(
+    driver: KubernetesDriver, environment: str, kubernetes: KubeCluster
+) -> None:
+    """A kubeconfig whose service account may do nothing: the error says what was refused and what to grant."""
+    namespace = kubernetes_namespace(environment)
+    secrets = kind_of("v1", "Secret")
+
+    async def token() -> str | None:
+        found = (await driver.api.list(secrets, namespace))["items"]
+        for secret in found:
+            if secret.get("type") == "kubernetes.io/service-account-token":
+                return base64.b64decode(secret["data"]["token"]).decode()
+        return None
+
+    bearer = await until(token, 60, "the default service account's token")
+    document = json.loads(kubernetes.kubeconfig.read_text())
+    document["users"][0]["user"] = {"token": bearer}
+    limited = KubeApi(json.dumps(document))
+    obj = deployment(str(uuid.uuid4()), "busybox", "true")
+    obj["metadata"]["namespace"] = namespace
+    try:
+        with pytest.raises(Forbidden) as refused:
+            await limited.apply(obj)
+    finally:
+        await limited.close()
+    message = str(refused.value)
+    assert "PATCH" in message and "deployments" in message and "grant" in message, message
