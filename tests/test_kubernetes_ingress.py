@@ -40,7 +40,9 @@ class IngressWorld(KubeWorld):
             "cpu": 100,
             "memory": 64,
             "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
-            "healthchecks": {"readiness_probe": {"type": {"tcp": {"port": 8080}}, "period_seconds": 1}},
+            "healthchecks": {
+                "readiness_probe": {"type": {"tcp": {"port": 8080}}, "initial_delay_seconds": 0, "period_seconds": 1}
+            },
         }
         self.app = self.ok(self.api.post(f"/environment/{self.env['id']}/container", json=box), 201)
 

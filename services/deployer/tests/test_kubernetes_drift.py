@@ -47,8 +47,10 @@ class Driver(D.Drift):
     def __init__(self, api: Cluster) -> None:
         self.api = api  # type: ignore[assignment]
         self.installation = "inst"
+        self.cluster_id = "c1"
         self._locks: dict[str, asyncio.Lock] = {}
         self.synced: list[dict[str, Any]] = []
+        self.last_changes: list[str] = []
 
     async def _write(self, obj: dict[str, Any]) -> bool:
         self.synced.append(obj)

@@ -154,3 +154,39 @@ async def test_an_rbac_refusal_names_the_verb_and_the_resource(
         await limited.close()
     message = str(refused.value)
     assert "PATCH" in message and "deployments" in message and "grant" in message, message
+
+
+async def test_two_slipway_clusters_on_one_kubernetes_each_correct_only_their_own(
+    kubernetes: KubeCluster, driver: KubernetesDriver, environment: str
+) -> None:
+    """Two organizations may register the same kubeconfig: each cluster's drift correction puts back only what
+    its own deploys applied (a deploy in one holds a lock the other cannot see)."""
+    from .fakes import container
+    from .fakes import environment as state_of
+
+    state = state_of([container("web")]).model_copy(update={"environment_id": environment})
+    service = state.services[0]
+    namespace = kubernetes_namespace(environment)
+    secrets = kind_of("v1", "Secret")
+    mine = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "owned", "namespace": namespace, "labels": {M.L_MANAGED: M.MANAGED_BY}},
+        "stringData": {"K": "slipway"},
+    }
+    ours = KubernetesDriver(kubernetes.kubeconfig.read_text(), None, cluster_id="cluster-a")
+    theirs = KubernetesDriver(kubernetes.kubeconfig.read_text(), None, cluster_id="cluster-b")
+    try:
+        await ours.sync(mine)
+        await ours._remember(state, service, [mine])
+        await driver.api.patch(secrets, namespace, "owned", {"stringData": {"K": "edited"}})
+        assert not [c for c in await theirs.reconcile() if namespace in c]  # not its record: left alone
+        found = await driver.api.get(secrets, namespace, "owned")
+        assert found is not None and base64.b64decode(found["data"]["K"]) == b"edited"
+        corrected = [c for c in await ours.reconcile() if namespace in c]
+        assert corrected == [f"Secret/{namespace}/owned (data.K)"], corrected
+        found = await driver.api.get(secrets, namespace, "owned")
+        assert found is not None and base64.b64decode(found["data"]["K"]) == b"slipway"
+    finally:
+        await ours.close()
+        await theirs.close()

@@ -116,12 +116,15 @@ class Drivers:
             self._edge(),
             loader=load,
             installation=self.settings.installation_id,
+            cluster_id=cluster_id,
             stop_timeout=self.settings.stop_timeout_seconds,
             rollout_timeout=self.settings.rollout_timeout_seconds,
             qps=self.settings.kubernetes_qps,
             burst=self.settings.kubernetes_burst,
             job_timeout=self.settings.job_timeout_seconds,
         )
+        if isinstance(found, KubernetesDriver):
+            driver._locks = found._locks  # a deploy running in the replaced driver still holds its service's lock
         self.cache[key] = driver
         return driver
 

@@ -27,6 +27,7 @@ from slipway.desired import DesiredState, ServiceSpec
 log = logging.getLogger("deployer.runtime.kubernetes")
 SECRETS = kind_of("v1", "Secret")
 L_RECORD = M.L + "record"
+L_CLUSTER = M.L + "cluster-id"
 
 
 def record_name(service: ServiceSpec) -> str:
@@ -34,12 +35,14 @@ def record_name(service: ServiceSpec) -> str:
 
 
 def record(
-    state: DesiredState, service: ServiceSpec, installation: str, objects: list[dict[str, Any]]
+    state: DesiredState, service: ServiceSpec, installation: str, objects: list[dict[str, Any]], cluster_id: str = ""
 ) -> dict[str, Any]:
-    """The Secret that keeps `objects` (deterministic bytes: an unchanged apply leaves it unwritten)."""
+    """The Secret that keeps `objects` (deterministic bytes: an unchanged apply leaves it unwritten), labelled with
+    the Slipway cluster that applied them: two clusters registered on one Kubernetes (two organizations bringing
+    the same kubeconfig) each put back only their own, under the locks of their own deploys."""
     document = json.dumps(objects, sort_keys=True, separators=(",", ":")).encode()
     packed = base64.b64encode(gzip.compress(document, mtime=0)).decode()
-    labels = {**M.service_labels(state, service, installation), L_RECORD: "applied"}
+    labels = {**M.service_labels(state, service, installation), L_RECORD: "applied", L_CLUSTER: cluster_id or "none"}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -59,11 +62,14 @@ class Drift:
 
     api: KubeApi
     installation: str
+    cluster_id: str
     sync: Callable[[dict[str, Any]], Awaitable[bool]]
+    last_changes: list[str]
     _locks: dict[str, asyncio.Lock]
 
     async def _remember(self, state: DesiredState, service: ServiceSpec, objects: list[dict[str, Any] | None]) -> bool:
-        return await self.sync(record(state, service, self.installation, [o for o in objects if o is not None]))
+        kept = [o for o in objects if o is not None]
+        return await self.sync(record(state, service, self.installation, kept, self.cluster_id))
 
     async def _forget(self, namespace: str, service: ServiceSpec) -> None:
         await self.api.delete(SECRETS, namespace, record_name(service))
@@ -71,7 +77,7 @@ class Drift:
     async def reconcile(self) -> list[str]:
         """Put back every recorded object that drifted; `kind/namespace/name` of each one written. A service
         being deployed or stopped right now (its lock held) is left to that work."""
-        selector = f"{L_RECORD}=applied,{M.L_INSTALLATION}={self.installation}"
+        selector = f"{L_RECORD}=applied,{M.L_INSTALLATION}={self.installation},{L_CLUSTER}={self.cluster_id or 'none'}"
         corrected: list[str] = []
         for secret in (await self.api.list(SECRETS, None, selector))["items"]:
             service_id = secret["metadata"].get("labels", {}).get(M.L_SERVICE, "")
@@ -94,7 +100,8 @@ class Drift:
                     meta = obj["metadata"]
                     try:
                         if await self.sync(obj):
-                            corrected.append(f"{obj['kind']}/{meta.get('namespace')}/{meta['name']}")
+                            changed = ", ".join(self.last_changes)
+                            corrected.append(f"{obj['kind']}/{meta.get('namespace')}/{meta['name']} ({changed})")
                     except KubeError as exc:
                         log.warning("could not correct %s %s: %s", obj["kind"], meta["name"], exc)
         if corrected:

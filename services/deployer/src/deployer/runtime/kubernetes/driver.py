@@ -28,7 +28,14 @@ from deployer.runtime.kubernetes.api import KubeApi, KubeError, counting, kind_o
 from deployer.runtime.kubernetes.drift import Drift
 from deployer.runtime.kubernetes.live import LiveState
 from deployer.runtime.kubernetes.mirror import Mirrors
-from deployer.runtime.kubernetes.rollout import REPLICASETS, REVISION, STATEFULSETS, wait_rolled_out
+from deployer.runtime.kubernetes.rollout import (
+    REPLICASETS,
+    REVISION,
+    STATEFULSETS,
+    rollout_progress,
+    set_progress,
+    wait_rolled_out,
+)
 from slipway.desired import DesiredState, RegistryRef, ServiceSpec, kubernetes_namespace
 
 log = logging.getLogger("deployer.runtime.kubernetes")
@@ -51,6 +58,23 @@ def workload_kind(service: ServiceSpec) -> Any:
     return STATEFULSETS if service.volumes else DEPLOYMENTS
 
 
+def differences(before: Any, after: Any, path: str = "", limit: int = 4) -> list[str]:
+    """The first `limit` paths where two JSON documents differ (`spec.replicas`), for the log."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key in sorted(set(before) | set(after)):
+            out += differences(before.get(key), after.get(key), f"{path}.{key}" if path else str(key), limit)
+            if len(out) >= limit:
+                break
+        return out[:limit]
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = []
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            out += differences(b, a, f"{path}[{i}]", limit)
+        return out[:limit]
+    return [] if before == after else [path or "."]
+
+
 def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     """What an apply can change: not the status (controllers write it), nor the bookkeeping metadata."""
     meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in ("managedFields", "resourceVersion")}
@@ -70,6 +94,7 @@ class KubernetesDriver(LiveState, Drift):
         *,
         loader: Callable[[], Awaitable[str]] | None = None,
         installation: str = "default",
+        cluster_id: str = "",
         stop_timeout: int = 10,
         rollout_timeout: float = 600.0,
         job_timeout: float = 3600.0,
@@ -80,11 +105,13 @@ class KubernetesDriver(LiveState, Drift):
         self.mirrors = Mirrors(self.api)
         self.edge = edge
         self.installation = installation
+        self.cluster_id = cluster_id  # the Slipway cluster this driver serves (its drift records carry it)
         self.stop_timeout = stop_timeout
         self.rollout_timeout = rollout_timeout
         self.job_timeout = job_timeout
         self._locks: dict[str, asyncio.Lock] = {}
         self._versions: M.Versions | None = None
+        self.last_changes: list[str] = []  # what the last written sync changed (the drift log names it)
 
     @property
     def kubeconfig(self) -> str | None:
@@ -126,6 +153,9 @@ class KubernetesDriver(LiveState, Drift):
             would = await self.api.apply(obj, dry_run=True)
             if _comparable(would) == _comparable(current):
                 return False
+            self.last_changes = differences(_comparable(current), _comparable(would))
+        else:
+            self.last_changes = ["created"]
         await self.api.apply(obj)
         return True
 
@@ -251,9 +281,13 @@ class KubernetesDriver(LiveState, Drift):
         try:
             env_written, config = await self._sync_config(state, service)
             rolled = await self.sync(workload)
+            deadline = min(self.rollout_timeout, float(M.progress_deadline(service)))
             if rolled:
                 await sink(f"{service.name}: rolling out {image} ({replicas or 'autoscaled'} instance(s))")
-                deadline = min(self.rollout_timeout, float(M.progress_deadline(service)))
+                await wait_rolled_out(self.api, ns, name, service, deadline, sink, stateful)
+            elif previous is not None and not (set_progress if stateful else rollout_progress)(previous).ready:
+                # the same version, but not all of it serves yet (a rollback still under way, a replaced pod)
+                await sink(f"{service.name}: the cluster runs this version: waiting until all of it is ready")
                 await wait_rolled_out(self.api, ns, name, service, deadline, sink, stateful)
             written = rolled or env_written or written
         except BaseException as exc:

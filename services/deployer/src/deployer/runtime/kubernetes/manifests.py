@@ -231,6 +231,9 @@ def pod_template(
     pod: dict[str, Any] = {
         "containers": [container(service, image)],
         "terminationGracePeriodSeconds": grace,
+        # the pause container is PID 1 (as the docker engine's init is): an app that sets no SIGTERM handler
+        # is stopped by the signal at once instead of being killed when the grace period ends
+        "shareProcessNamespace": True,
         "enableServiceLinks": False,  # Docker-link style variables would shadow the service's own
         "automountServiceAccountToken": False,
     }
