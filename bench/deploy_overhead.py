@@ -9,6 +9,14 @@ seconds, default 1, Slipway's smallest probe period; Slipway also probes quickly
 direct side at 50 ms), so the ratio measures what Slipway adds: the API, the queue, the catalog's state,
 state tracking, the edge route and the log lines — not the cost of starting a container under a 0.1 CPU
 quota, which both pay. (Before 2026-12-02 the direct side created the container without limits.)
+
+Since 2026-12-05 the direct side also has Slipway's networking: the container has a DNS alias on an environment
+network and joins a second (edge) network with an alias, as every public Slipway service does; the run also
+reports a direct container on one plain network (`direct_one_network`, the method before) and the ratio to it.
+Each measured run starts on a settled engine (BENCH_SETTLE seconds, default 3, after the previous run): a
+removed container's network teardown goes on in the background after the API answered and slowed whichever side
+ran next by 0.1-0.3 s. Each Slipway run's service is deleted afterwards (untimed), as the direct side removes its
+container, so every run starts from the same number of containers and routes.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ import httpx
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 PERIOD = float(os.environ.get("PROBE_PERIOD", "1"))
+# each side starts on a settled engine: the previous side's container removal (conmon, network, cgroups) finishes in
+# the background after the API answered, and would otherwise slow whichever side runs next
+SETTLE = float(os.environ.get("BENCH_SETTLE", "3"))
 CPU_MILLI, MEMORY_MIB = 100, 64  # the service's resources, applied on both sides
 DOCKERFILE = (
     "FROM localhost/slipway-busybox:latest\n"
@@ -61,27 +72,33 @@ def build_image(engine: httpx.Client, ref: str) -> None:
     assert r.status_code == 200 and engine.get(f"/images/{ref}/json").status_code == 200, r.text[-500:]
 
 
-def direct(engine: httpx.Client, image: str, network: str) -> float:
-    """create → start → wait until the HTTP probe answers, with the Docker Engine API."""
+def direct(engine: httpx.Client, image: str, network: str, edge: str | None = None) -> float:
+    """create → (connect to the edge network) → start → wait until the HTTP probe answers, with the Docker Engine
+    API. With `edge`, the container has what a Slipway service has: a DNS alias on its environment's network and a
+    second network (the edge's) with an alias of its own."""
     name = f"bench-direct-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
-    r = engine.post(
-        "/containers/create",
-        params={"name": name},
-        json={
-            "Image": image,
-            "Labels": {"slipway.bench": "1"},
-            "HostConfig": {
-                "NetworkMode": network,
-                "NanoCpus": CPU_MILLI * 1_000_000,
-                "Memory": MEMORY_MIB * 1024 * 1024,
-                "RestartPolicy": {"Name": "unless-stopped"},
-                "Init": True,
-            },
+    body: dict[str, object] = {
+        "Image": image,
+        "Labels": {"slipway.bench": "1"},
+        "HostConfig": {
+            "NetworkMode": network,
+            "NanoCpus": CPU_MILLI * 1_000_000,
+            "Memory": MEMORY_MIB * 1024 * 1024,
+            "RestartPolicy": {"Name": "unless-stopped"},
+            "Init": True,
         },
-    )
+    }
+    if edge is not None:
+        body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": [name]}}}
+    r = engine.post("/containers/create", params={"name": name}, json=body)
     assert r.status_code == 201, r.text
     cid = r.json()["Id"]
+    if edge is not None:
+        joined = engine.post(
+            f"/networks/{edge}/connect", json={"Container": cid, "EndpointConfig": {"Aliases": [f"e-{name}"]}}
+        )
+        assert joined.status_code == 200, joined.text
     assert engine.post(f"/containers/{cid}/start").status_code == 204
     ip = engine.get(f"/containers/{cid}/json").json()["NetworkSettings"]["Networks"][network]["IPAddress"]
     while True:
@@ -96,7 +113,7 @@ def direct(engine: httpx.Client, image: str, network: str) -> float:
     return elapsed
 
 
-def through_slipway(api: httpx.Client, env_id: str, registry_id: str, image: str, tag: str) -> float:
+def through_slipway(api: httpx.Client, env_id: str, registry_id: str, image: str, tag: str) -> tuple[float, str]:
     """create a container service, deploy it, wait until its status is DEPLOYED (the edge routes it)."""
     body = {
         "name": f"b-{uuid.uuid4().hex[:6]}",
@@ -128,7 +145,18 @@ def through_slipway(api: httpx.Client, env_id: str, registry_id: str, image: str
             break
         assert not state.endswith("ERROR"), state
         time.sleep(0.02)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, sid
+
+
+def remove_service(api: httpx.Client, engine: httpx.Client, sid: str) -> None:
+    """Delete the service and wait until its container is gone (untimed): like the direct side's removal, so each
+    run starts from the same engine, network and edge, not from one more service than the last."""
+    assert api.delete(f"/container/{sid}").status_code == 204
+    filters = json.dumps({"label": [f"slipway.service-id={sid}"]})
+    deadline = time.monotonic() + 60
+    while engine.get("/containers/json", params={"all": "true", "filters": filters}).json():
+        assert time.monotonic() < deadline, "the benchmark's service was not uninstalled"
+        time.sleep(0.1)
 
 
 def summary(name: str, values: list[float]) -> dict[str, float]:
@@ -166,24 +194,38 @@ def main() -> int:
         tag = "1"
         image = "slipway-bench"
         build_image(engine, f"{host}/{image}:{tag}")
-        network = f"bench-{uuid.uuid4().hex[:6]}"
-        assert engine.post("/networks/create", json={"Name": network}).status_code in (200, 201)
-        direct(engine, f"{host}/{image}:{tag}", network)  # warm-up (engine caches)
-        through_slipway(api, env_id, registry["id"], image, tag)
-        d, s = [], []
+        network, edge = f"bench-{uuid.uuid4().hex[:6]}", f"bench-edge-{uuid.uuid4().hex[:6]}"
+        for name in (network, edge):
+            assert engine.post("/networks/create", json={"Name": name}).status_code in (200, 201)
+        direct(engine, f"{host}/{image}:{tag}", network, edge)  # warm-up (engine caches)
+        remove_service(api, engine, through_slipway(api, env_id, registry["id"], image, tag)[1])
+        d, one, s = [], [], []
         for i in range(RUNS):  # interleaved so drift on a shared machine hits both sides alike
-            d.append(direct(engine, f"{host}/{image}:{tag}", network))
-            s.append(through_slipway(api, env_id, registry["id"], image, tag))
-            print(f"  run {i + 1}/{RUNS}: direct {d[-1]:.3f}s  slipway {s[-1]:.3f}s", flush=True)
-        engine.delete(f"/networks/{network}")
+            time.sleep(SETTLE)
+            d.append(direct(engine, f"{host}/{image}:{tag}", network, edge))
+            time.sleep(SETTLE)
+            one.append(direct(engine, f"{host}/{image}:{tag}", network))
+            time.sleep(SETTLE)
+            elapsed, sid = through_slipway(api, env_id, registry["id"], image, tag)
+            s.append(elapsed)
+            remove_service(api, engine, sid)
+            print(
+                f"  run {i + 1}/{RUNS}: direct {d[-1]:.3f}s (one network: {one[-1]:.3f}s)  slipway {s[-1]:.3f}s",
+                flush=True,
+            )
+        for name in (network, edge):
+            engine.delete(f"/networks/{name}")
         api.post(f"/environment/{env_id}/uninstall", json={})
         result = {
             "runs": RUNS,
             "probe_period_s": PERIOD,
             "direct_engine": summary("direct", d),
+            "direct_one_network": summary("direct, one network", one),
             "slipway": summary("slipway", s),
             "ratio_median": statistics.median(s) / statistics.median(d),
             "overhead_median_s": statistics.median(s) - statistics.median(d),
+            "ratio_median_vs_one_network": statistics.median(s) / statistics.median(one),
+            "overhead_median_vs_one_network_s": statistics.median(s) - statistics.median(one),
         }
         print(json.dumps(result, indent=2))
         return 0

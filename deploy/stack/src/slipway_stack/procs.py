@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,8 +12,27 @@ from pathlib import Path
 
 import psutil
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
 
 def free_port(host: str = "127.0.0.1", udp: bool = False) -> int:
+    """A port free now, below the kernel's ephemeral range: the kernel's own pick (port 0) comes from that range,
+    where any outgoing connection may take it before the component that is handed it binds it."""
+    low, _ = _ephemeral_range()
+    if low > 12000:
+        for _ in range(200):
+            port = random.randint(10000, low - 1)
+            if port not in _HANDED_OUT and port_is_free(port, host, udp) and port_is_free(port, host, not udp):
+                _HANDED_OUT.add(port)
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

@@ -22,6 +22,13 @@ def poke(request: Request) -> None:
     request.app.state.worker.poke()
 
 
+def prefetch(request: Request, deployment_id: uuid.UUID, environment_id: uuid.UUID) -> None:
+    """Have the runner read the deployment's desired state while the request is answered."""
+    runner = getattr(request.app.state, "runner", None)
+    if runner is not None:
+        runner.prefetch(deployment_id, environment_id)
+
+
 def who(principal: Principal) -> str | None:
     return str(principal.user_id) if principal.user_id else principal.subject
 

@@ -54,6 +54,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             uninstall_retry_seconds=settings.uninstall_retry_seconds,
             builds=app.state.builds,
         )
+        app.state.runner = runner
         app.state.worker = Worker(
             app.state.db,
             runner.run,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +25,7 @@ from slipway.desired import DesiredState, ServiceSpec, content_version
 from slipway.timeutil import rfc3339, utcnow
 
 log = logging.getLogger("deployer.runner")
+PREFETCH_SECONDS = 2.0
 
 
 class Canceled(Exception):
@@ -67,6 +70,35 @@ class Runner:
         self.builds = builds  # build outcome events (evt.builder.build.*): no polling while a build runs
         self.uninstall_retry_seconds = uninstall_retry_seconds
         self._digests: dict[uuid.UUID, asyncio.Future[DesiredState]] = {}  # deployment → its sealed state
+        # deployment → (when, its environment's desired state being read): asked for while the request that queued
+        # it is answered, so a deployment picked up at once does not wait for catalog again
+        self._prefetched: dict[uuid.UUID, tuple[float, asyncio.Future[DesiredState]]] = {}
+
+    def prefetch(self, deployment_id: uuid.UUID, environment_id: uuid.UUID) -> None:
+        """Start reading the environment's desired state for a deployment just queued (used if it starts within
+        PREFETCH_SECONDS, else read again: a deployment that waited must see what changed meanwhile)."""
+        self._drop_stale()
+        future = asyncio.ensure_future(self.catalog.desired_state(str(environment_id)))
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure is read again at start
+        self._prefetched[deployment_id] = (time.monotonic(), future)
+
+    def _drop_stale(self) -> None:
+        """Forget what no run took in time (secrets are not kept in memory longer than that)."""
+        now = time.monotonic()
+        for key, (when, future) in list(self._prefetched.items()):
+            if now - when > PREFETCH_SECONDS:
+                del self._prefetched[key]
+                future.cancel()
+
+    async def _desired_state(self, dep: Deployment) -> DesiredState:
+        found = self._prefetched.pop(dep.id, None)
+        self._drop_stale()
+        if found is not None and time.monotonic() - found[0] <= PREFETCH_SECONDS:
+            with contextlib.suppress(UpstreamError):
+                return await found[1]
+        elif found is not None:
+            found[1].cancel()
+        return await self.catalog.desired_state(str(dep.environment_id))
 
     async def run(self, dep: Deployment) -> None:
         try:
@@ -81,7 +113,7 @@ class Runner:
             if dep.tombstone_id is not None:  # a deleted environment or service: what it ran, from catalog
                 state = await self.catalog.tombstone(str(dep.tombstone_id))
             else:
-                state = await self.catalog.desired_state(str(dep.environment_id))
+                state = await self._desired_state(dep)
         except UpstreamError as exc:
             if exc.status == 404 and dep.action == "DELETE":
                 # gone (an earlier attempt finished this uninstall, or nothing was ever recorded)
@@ -334,7 +366,7 @@ class Runner:
             image = database_image(svc)
         else:
             image = image_ref(svc)
-        if await self.store.cancel_requested(dep):
+        if svc.git is not None and await self.store.cancel_requested(dep):  # asked for while it built
             raise Canceled()
         if svc.job is not None and svc.job.kind == "CRON" and not driver.schedules_cron:
             return await self._schedule(dep, svc, image, commit, journal)
@@ -343,10 +375,15 @@ class Runner:
             await journal.line("Deployed", f"{svc.name}: ready to run on its lifecycle events", svc)
             await journal.flush()  # its lines before its state: whoever sees DEPLOYED finds them
             return await self._deployed(dep, svc, image, commit)
-        await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYING", stage_id=svc.stage_id)
         await journal.line("Deploy", f"{svc.name}: deploying {image}", svc)
         target = event_command(svc, "start") if svc.job is not None else svc
         task = asyncio.create_task(driver.apply(state, target, image, dep.execution_id, journal.sink("Deploy", svc)))
+        try:  # written while the engine starts: an apply takes far longer than this write
+            await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYING", stage_id=svc.stage_id)
+        except BaseException:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=1.0)

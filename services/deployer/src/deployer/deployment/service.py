@@ -38,6 +38,7 @@ async def service_action(
         origin=principal.origin,
         triggered_by=lookup.who(principal),
     )
+    lookup.prefetch(request, dep.id, dep.environment_id)
     background.add_task(lookup.poke, request)
     status = await statuses.service_status(session, state, str(service_id))
     status.update(
@@ -71,6 +72,7 @@ async def env_action(
         origin=principal.origin,
         triggered_by=lookup.who(principal),
     )
+    lookup.prefetch(request, dep.id, dep.environment_id)
     background.add_task(lookup.poke, request)
     return dep, state
 
