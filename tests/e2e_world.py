@@ -65,6 +65,21 @@ def build_image(engine: httpx.Client, ref: str, cmd: str = '["httpd", "-f", "-p"
     assert r.status_code == 200 and engine.get(f"/images/{ref}/json").status_code == 200, r.text[-500:]
 
 
+def application_body(url: str, name: str = "web", provider: str = "GITHUB", **extra: Any) -> dict[str, Any]:
+    """A public HTTP application built from `url`'s `main` with a quick readiness probe (`extra` added)."""
+    return {
+        "name": name,
+        "git_repository": {"url": url, "branch": "main", "root_path": "/", "provider": provider},
+        "build_mode": "DOCKER",
+        "dockerfile_path": "Dockerfile",
+        "cpu": 250,
+        "memory": 128,
+        "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
+        "healthchecks": {"readiness_probe": {"type": {"http": {"path": "/", "port": 8080}}, "period_seconds": 1}},
+        **extra,
+    }
+
+
 def until(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:

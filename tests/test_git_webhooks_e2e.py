@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from slipway_stack.testing import RunningStack
-from tests.e2e_world import DOCKERFILE, Repo, World, until
+from tests.e2e_world import DOCKERFILE, Repo, World, application_body, until
 
 pytestmark = pytest.mark.stack
 
@@ -54,17 +54,7 @@ class PushWorld(World):
         self.hook = next(h for h in hooks if h["provider"] == "GITHUB")
 
     def application(self, name: str, auto_deploy: bool) -> dict[str, Any]:
-        body = {
-            "name": name,
-            "git_repository": {"url": self.repo.url, "branch": "main", "root_path": "/", "provider": "GITHUB"},
-            "build_mode": "DOCKER",
-            "dockerfile_path": "Dockerfile",
-            "cpu": 250,
-            "memory": 128,
-            "auto_deploy": auto_deploy,
-            "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
-            "healthchecks": {"readiness_probe": {"type": {"http": {"path": "/", "port": 8080}}, "period_seconds": 1}},
-        }
+        body = application_body(self.repo.url, name, auto_deploy=auto_deploy)
         return self.ok(self.api.post(f"/environment/{self.env['id']}/application", json=body), 201)
 
     def push(self, commit: str, delivery: str, secret: str | None = None) -> httpx.Response:

@@ -16,7 +16,7 @@ import pytest
 
 from slipway_stack.gitfake import FakeProvider, fake_provider
 from slipway_stack.testing import RunningStack
-from tests.e2e_world import DOCKERFILE, TERMINAL, Repo, World, until
+from tests.e2e_world import DOCKERFILE, TERMINAL, Repo, World, application_body, until
 
 pytestmark = pytest.mark.stack
 
@@ -38,17 +38,7 @@ class PreviewWorld(World):
         token = {"name": "gh", "type": "GITHUB", "token": "ghp-e2e", "git_api_url": fake.url}
         self.ok(self.api.post(f"/organization/{self.org}/gitToken", json=token), 201)
         self.first = self.repo.commit(DOCKERFILE, "main")
-        app = {
-            "name": "web",
-            "git_repository": {"url": self.repo.url, "branch": "main", "root_path": "/", "provider": "GITHUB"},
-            "build_mode": "DOCKER",
-            "dockerfile_path": "Dockerfile",
-            "cpu": 250,
-            "memory": 128,
-            "auto_preview": True,
-            "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
-            "healthchecks": {"readiness_probe": {"type": {"http": {"path": "/", "port": 8080}}, "period_seconds": 1}},
-        }
+        app = application_body(self.repo.url, auto_preview=True)
         self.app = self.ok(self.api.post(f"/environment/{self.env['id']}/application", json=app), 201)
         hooks = self.ok(self.api.get(f"/slipway/organization/{self.org}/gitWebhook"))["results"]
         self.hook = next(h for h in hooks if h["provider"] == "GITHUB")

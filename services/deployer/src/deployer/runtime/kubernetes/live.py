@@ -167,11 +167,7 @@ def statuses(
     crons: list[dict[str, Any]],
 ) -> list[ServiceStatus]:
     """Each workload's ServiceStatus, its pods as instances."""
-    by_service: dict[str, list[dict[str, Any]]] = {}
-    for pod in pods:
-        service_id = pod["metadata"].get("labels", {}).get(M.L_SERVICE)
-        if service_id:
-            by_service.setdefault(service_id, []).append(pod)
+    by_service = _by_service(pods)
     out = _job_statuses(jobs, crons, by_service)
     for workload in [*deployments, *sets]:
         service_id = workload["metadata"].get("labels", {}).get(M.L_SERVICE)
@@ -180,6 +176,16 @@ def statuses(
         instances = _instances(by_service.get(service_id, []))
         wanted = int(workload.get("spec", {}).get("replicas", 1))
         out.append(ServiceStatus(service_id, service_state([i.state for i in instances], wanted), instances))
+    return out
+
+
+def _by_service(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Objects by the service id they are labelled with (unlabelled ones left out)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        service_id = obj["metadata"].get("labels", {}).get(M.L_SERVICE)
+        if service_id:
+            out.setdefault(service_id, []).append(obj)
     return out
 
 
@@ -195,11 +201,7 @@ def _job_statuses(
     jobs: list[dict[str, Any]], crons: list[dict[str, Any]], pods: dict[str, list[dict[str, Any]]]
 ) -> list[ServiceStatus]:
     """A job service's state is its last run's (a suspended CronJob with nothing running: STOPPED)."""
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for job in jobs:
-        service_id = job["metadata"].get("labels", {}).get(M.L_SERVICE)
-        if service_id:
-            runs.setdefault(service_id, []).append(job)
+    runs = _by_service(jobs)
     suspended = {c["metadata"].get("labels", {}).get(M.L_SERVICE) for c in crons if c.get("spec", {}).get("suspend")}
     out = []
     for service_id, found in runs.items():
