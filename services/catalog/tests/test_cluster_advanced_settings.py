@@ -19,6 +19,7 @@ DEFAULTS = {
     "slipway.ingress.class_name": "",
     "slipway.ingress.cert_manager_cluster_issuer": "",
     "slipway.storage.class_name": "",
+    "slipway.database.registry_mirror": "",
 }
 CHOSEN = {
     "slipway.ingress.class_name": "nginx",

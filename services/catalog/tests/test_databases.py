@@ -259,3 +259,54 @@ async def test_databases_are_found_by_kind_and_join_the_database_stage(
     assert by_name["DATABASE DEFAULT"] == [did] and by_name["CONTAINER DEFAULT"] == [cid]
     [attached] = next(s for s in stages if s["name"] == "DATABASE DEFAULT")["services"]
     assert attached["service_type"] == "DATABASE"
+
+
+# -- database images -----------------------------------------------------------------------------------
+def test_database_images_follow_the_installation_map_and_the_cluster_mirror() -> None:
+    from slipway.desired import database_image
+
+    assert database_image("POSTGRESQL", "16") == "postgres:16"
+    assert database_image("REDIS", "7", mirror="mirror.internal:5000/hub") == "mirror.internal:5000/hub/library/redis:7"
+    mine = {"POSTGRESQL": "registry.internal/db/postgres:{version}-debian", "MYSQL": "bitnami/mysql:{version}"}
+    assert database_image("POSTGRESQL", "15", mine) == "registry.internal/db/postgres:15-debian"
+    assert database_image("POSTGRESQL", "15", mine, "m.local:5000") == "m.local:5000/db/postgres:15-debian"
+    assert database_image("MYSQL", "8", mine, "m.local:5000") == "m.local:5000/bitnami/mysql:8"
+    assert database_image("MONGODB", "7", mine) == "mongo:7"  # left out of the map: the official image
+
+
+async def test_the_desired_state_names_each_database_image(catalog: Catalog) -> None:  # noqa: F811
+    """Catalog resolves a database's image (the installation's map, the cluster's mirror) into the desired state;
+    the mirror is checked as a registry address and applies to the docker engine too."""
+    from .test_desired_state import snapshot
+
+    eid, _, org = await environment(catalog)
+    made = await catalog.api.post(f"/environment/{eid}/database", json=db_body(type="REDIS", version="7"))
+    assert made.status_code == 201, made.text
+
+    async def image() -> str | None:
+        [db] = [s for s in (await snapshot(catalog, eid)).services if s.database]
+        assert db.database is not None
+        return db.database.image
+
+    assert await image() == "redis:7"
+    cluster = (await catalog.api.get(f"/organization/{org}/cluster")).json()["results"][0]["id"]
+    settings_url = f"/organization/{org}/cluster/{cluster}/advancedSettings"
+    current = (await catalog.api.get(settings_url)).json()
+    for wrong in ("https://mirror.internal", "Mirror.Internal", "mirror.internal/", "a b"):
+        bad(await catalog.api.put(settings_url, json={**current, "slipway.database.registry_mirror": wrong}),
+            "slipway.database.registry_mirror")  # fmt: skip
+    mirrored = {**current, "slipway.database.registry_mirror": "mirror.internal:5000/hub"}
+    assert (await catalog.api.put(settings_url, json=mirrored)).status_code == 201
+    assert await image() == "mirror.internal:5000/hub/library/redis:7"
+
+
+def test_an_unknown_database_type_in_the_image_map_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from catalog.settings import CatalogSettings
+
+    with pytest.raises(ValidationError) as refused:
+        CatalogSettings(database_images={"ORACLE": "oracle:{version}"})
+    assert "CATALOG_DATABASE_IMAGES" in str(refused.value) and "ORACLE" in str(refused.value)
+    assert CatalogSettings(database_images={"REDIS": "r:{version}"}).database_images == {"REDIS": "r:{version}"}

@@ -111,6 +111,31 @@ class DatabaseSpec(BaseModel):
     password: str  # decrypted; never log
     database_name: str
     storage_gib: int = 10
+    # where the engine pulls it from: catalog's image for the type and version (its CATALOG_DATABASE_IMAGES), through
+    # the cluster's registry mirror when it has one; None from a catalog that predates it (the official image)
+    image: str | None = None
+
+
+# the official images (Docker Hub's library), `{version}` replaced by the database's version
+OFFICIAL_DATABASE_IMAGES = {
+    "POSTGRESQL": "postgres:{version}",
+    "MYSQL": "mysql:{version}",
+    "MONGODB": "mongo:{version}",
+    "REDIS": "redis:{version}",
+}
+
+
+def database_image(kind: str, version: str, images: dict[str, str] | None = None, mirror: str | None = None) -> str:
+    """The image of a `kind` database at `version`: the installation's template for it (else the official image),
+    its registry replaced by `mirror` when there is one (`mirror/library/postgres:16` for an official image)."""
+    template = (images or {}).get(kind) or OFFICIAL_DATABASE_IMAGES[kind]
+    image = template.replace("{version}", version)
+    if mirror:
+        first, _, rest = image.partition("/")
+        has_registry = bool(rest) and ("." in first or ":" in first or first == "localhost")
+        path = rest if has_registry else (image if rest else f"library/{image}")
+        image = f"{mirror.rstrip('/')}/{path}"
+    return image
 
 
 class JobCommand(BaseModel):

@@ -45,6 +45,21 @@ def _object_name(value: str) -> str:
 
 # the name of a Kubernetes object (an IngressClass, a ClusterIssuer, a StorageClass); '' = none chosen
 ObjectName = Annotated[str, AfterValidator(_object_name)]
+_REGISTRY_PATH = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([-a-z0-9._]*[a-z0-9])?)*")
+
+
+def _registry_path(value: str) -> str:
+    if value and (len(value) > 255 or not _REGISTRY_PATH.fullmatch(value)):
+        raise PydanticCustomError(
+            "registry_path",
+            "'{value}' is not a registry address (host[:port][/path] in lower case, no scheme; '' for none)",
+            {"value": value[:100]},
+        )
+    return value
+
+
+# a registry and an optional path images are pulled through (`registry.internal:5000/mirror`); '' = none
+RegistryPath = Annotated[str, AfterValidator(_registry_path)]
 
 
 @dataclass(frozen=True)

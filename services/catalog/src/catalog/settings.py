@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from slipway.crypto import Keyring, keyring_from
+from slipway.desired import OFFICIAL_DATABASE_IMAGES
 from slipway.settings import ServiceSettings
 
 
@@ -40,6 +41,25 @@ class CatalogSettings(ServiceSettings):
     git_report_attempts: int = Field(default=8, ge=1)
     # The deployment rules' auto start/stop schedules are looked at every `schedule_seconds`.
     schedule_seconds: float = Field(default=30.0, gt=0)
+    # The image of each database type in container mode, `{version}` replaced by the database's version (JSON,
+    # e.g. {"POSTGRESQL": "registry.internal/postgres:{version}"}); a type left out keeps the official image. A
+    # cluster's advanced setting `slipway.database.registry_mirror` then pulls them through its mirror: an
+    # installation with no access to Docker Hub (offline, air-gapped) points these at images it has.
+    database_images: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("database_images")
+    @classmethod
+    def _known_databases(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(OFFICIAL_DATABASE_IMAGES))
+        if unknown:
+            raise ValueError(
+                f"CATALOG_DATABASE_IMAGES: {', '.join(unknown)} is not a database type "
+                f"({', '.join(OFFICIAL_DATABASE_IMAGES)})"
+            )
+        empty = sorted(k for k, v in value.items() if not v.strip())
+        if empty:
+            raise ValueError(f"CATALOG_DATABASE_IMAGES: the image of {', '.join(empty)} is empty")
+        return value
 
     @field_validator("base_domain")
     @classmethod

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 
 from slipway.desired import ServiceSpec
-
-# engine-less images for databases in container mode (pulled from the environment's engine)
-DATABASE_IMAGES = {"POSTGRESQL": "postgres", "MYSQL": "mysql", "MONGODB": "mongo", "REDIS": "redis"}
+from slipway.desired import database_image as official_database_image
 
 
 def image_ref(service: ServiceSpec) -> str | None:
@@ -23,6 +21,19 @@ def image_ref(service: ServiceSpec) -> str | None:
 
 
 def database_image(service: ServiceSpec) -> str | None:
-    if service.database is None:
+    """A container database's image: catalog's choice (its settings, the cluster's mirror), else the official one."""
+    db = service.database
+    if db is None:
         return None
-    return f"{DATABASE_IMAGES[service.database.type]}:{service.database.version}"
+    return db.image or official_database_image(db.type, db.version)
+
+
+def database_pull_hint(service: ServiceSpec) -> str:
+    """What to do when a database's image cannot be pulled (said with the engine's error)."""
+    if service.database is None:
+        return ""
+    return (
+        f"; a {service.database.type} database's image comes from catalog's CATALOG_DATABASE_IMAGES (its "
+        f"{service.database.type} entry, the official image otherwise) pulled through the cluster's advanced setting "
+        "slipway.database.registry_mirror: point one of them at a registry this engine can pull it from"
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from catalog.advanced import Integer, ObjectName, Setting, Table
+from catalog.advanced import Integer, ObjectName, RegistryPath, Setting, Table
 
 CloudVendor = Literal["AWS", "SCW", "GCP", "DO", "AZURE", "OVH", "CIVO", "HETZNER", "ORACLE", "IBM", "ON_PREMISE"]
 KubernetesKind = Literal["MANAGED", "SELF_MANAGED", "PARTIALLY_MANAGED"]
@@ -116,6 +116,9 @@ _NULLABLE: dict[str, Any] = {
 INGRESS_CLASS = "slipway.ingress.class_name"
 INGRESS_ISSUER = "slipway.ingress.cert_manager_cluster_issuer"
 STORAGE_CLASS = "slipway.storage.class_name"
+# where the cluster's engine pulls container databases' images through ('' = from their own registries): a
+# registry host with an optional path, e.g. `registry.internal:5000/mirror` (any engine)
+DATABASE_MIRROR = "slipway.database.registry_mirror"
 KUBERNETES_ONLY = (INGRESS_CLASS, INGRESS_ISSUER, STORAGE_CLASS)
 
 CLUSTER_ADVANCED_SETTINGS = Table(
@@ -124,6 +127,7 @@ CLUSTER_ADVANCED_SETTINGS = Table(
         Setting(INGRESS_CLASS, ObjectName, ""),
         Setting(INGRESS_ISSUER, ObjectName, ""),
         Setting(STORAGE_CLASS, ObjectName, ""),
+        Setting(DATABASE_MIRROR, RegistryPath, ""),
         *(Setting(key, Integer) for key in _INTEGERS),
         *(Setting(key, bool) for key in _BOOLEANS),
         *(Setting(key, str) for key in _STRINGS),

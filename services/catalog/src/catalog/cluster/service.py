@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.cluster.schemas import (
     CLUSTER_ADVANCED_SETTINGS,
+    DATABASE_MIRROR,
     INGRESS_CLASS,
     INGRESS_ISSUER,
     KUBERNETES_ONLY,
@@ -235,6 +236,11 @@ def set_advanced_settings(cluster: Cluster, body: dict[str, Any]) -> None:
                 "(its public services go through Slipway's edge, its volumes are the engine's)"
             )
     cluster.advanced_settings = CLUSTER_ADVANCED_SETTINGS.overrides(values)
+
+
+def database_mirror(cluster: Cluster) -> str | None:
+    """The registry the cluster pulls container databases' images through (None: their own registries)."""
+    return advanced_settings(cluster)[DATABASE_MIRROR] or None
 
 
 def kubernetes_settings(cluster: Cluster) -> dict[str, str | None]:

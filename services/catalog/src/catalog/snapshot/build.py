@@ -32,6 +32,7 @@ from slipway.desired import (
     ServiceSpec,
     StageSpec,
     VolumeSpec,
+    database_image,
 )
 from slipway.errors import Conflict, NotFound
 
@@ -280,13 +281,18 @@ async def service_spec(session: AsyncSession, svc: Service, keys: Keyring) -> Se
 
 
 async def desired_state(
-    session: AsyncSession, environment_id: uuid.UUID, keys: Keyring, only_service: uuid.UUID | None = None
+    session: AsyncSession,
+    environment_id: uuid.UUID,
+    keys: Keyring,
+    only_service: uuid.UUID | None = None,
+    images: dict[str, str] | None = None,
 ) -> DesiredState:
     """The whole environment resolved; a secret the key ring cannot decrypt is a 409 naming nothing secret.
     With a `SealedKeyring` nothing is decrypted (the sealed state, for statuses and actions) and each service
-    carries its `spec_digest`; `only_service` keeps that one service (its stages whole)."""
+    carries its `spec_digest`; `only_service` keeps that one service (its stages whole). `images`: the
+    installation's database images (CATALOG_DATABASE_IMAGES)."""
     try:
-        state = await _desired_state(session, environment_id, keys, only_service)
+        state = await _desired_state(session, environment_id, keys, only_service, images)
     except CryptoError:
         raise Conflict(
             "a secret of this environment cannot be decrypted with the configured encryption keys "
@@ -300,7 +306,11 @@ async def desired_state(
 
 
 async def _desired_state(
-    session: AsyncSession, environment_id: uuid.UUID, keys: Keyring, only_service: uuid.UUID | None
+    session: AsyncSession,
+    environment_id: uuid.UUID,
+    keys: Keyring,
+    only_service: uuid.UUID | None,
+    images: dict[str, str] | None,
 ) -> DesiredState:
     env = await session.get(Environment, environment_id)
     if env is None:
@@ -322,6 +332,10 @@ async def _desired_state(
     )
     picked = [s for s in services if only_service is None or s.id == only_service]
     specs = [await service_spec(session, s, keys) for s in picked]
+    mirror = clusters.database_mirror(cluster)
+    for spec in specs:
+        if spec.database is not None:
+            spec.database.image = database_image(spec.database.type, spec.database.version, images, mirror)
     stages = [
         StageSpec(
             id=str(st.id),

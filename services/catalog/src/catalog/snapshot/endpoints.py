@@ -37,29 +37,36 @@ class VersionRequest(BaseModel):
 @router.get("/internal/environment/{environment_id}/desired-state")
 async def get_desired_state(environment_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
     settings: CatalogSettings = request.app.state.settings
-    state = await desired_state(session, environment_id, keyring_from(settings))
+    state = await desired_state(session, environment_id, keyring_from(settings), images=settings.database_images)
     return state.model_dump(mode="json")
 
 
 @router.get("/internal/environment/{environment_id}/sealed-state")
-async def get_sealed_state(environment_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+async def get_sealed_state(environment_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
     """The environment as the desired state shows it, with every secret sealed (nothing decrypted): what the
     deployer's statuses and actions read."""
-    return (await desired_state(session, environment_id, SealedKeyring())).model_dump(mode="json")
+    state = await desired_state(session, environment_id, SealedKeyring(), images=_images(request))
+    return state.model_dump(mode="json")
 
 
-async def _service_sealed_state(session: SessionDep, svc: Service) -> dict[str, Any]:
-    state = await desired_state(session, svc.environment_id, SealedKeyring(), only_service=svc.id)
+def _images(request: Request) -> dict[str, str]:
+    return request.app.state.settings.database_images  # type: ignore[no-any-return]
+
+
+async def _service_sealed_state(session: SessionDep, svc: Service, request: Request) -> dict[str, Any]:
+    state = await desired_state(
+        session, svc.environment_id, SealedKeyring(), only_service=svc.id, images=_images(request)
+    )
     return state.model_dump(mode="json")
 
 
 @router.get("/internal/service/{service_id}/sealed-state")
-async def get_service_sealed_state(service_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+async def get_service_sealed_state(service_id: uuid.UUID, request: Request, session: SessionDep) -> dict[str, Any]:
     """The sealed state of the service's environment with that service only (its stages whole)."""
     svc = await session.get(Service, service_id)
     if svc is None:
         raise NotFound("service not found")
-    return await _service_sealed_state(session, svc)
+    return await _service_sealed_state(session, svc, request)
 
 
 @router.get("/internal/cluster/{cluster_id}/connection")
@@ -108,7 +115,7 @@ async def project_environments(project_id: uuid.UUID, session: SessionDep) -> di
 
 @router.put("/internal/service/{service_id}/version")
 async def set_version(
-    service_id: uuid.UUID, body: VersionRequest, session: SessionDep, kind: str | None = None
+    service_id: uuid.UUID, body: VersionRequest, request: Request, session: SessionDep, kind: str | None = None
 ) -> dict[str, Any]:
     """Deploying another version (a commit or an image tag) is recorded on the service itself; the answer is the
     service's sealed state after the change (the deployer queues from it). With `kind`, a service of another
@@ -145,4 +152,4 @@ async def set_version(
         svc.updated_at = utcnow()
         await session.flush()
         await emit_service(session, Subjects.SERVICE_UPDATED, svc)
-    return await _service_sealed_state(session, svc)
+    return await _service_sealed_state(session, svc, request)

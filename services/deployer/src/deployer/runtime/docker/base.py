@@ -12,6 +12,7 @@ import httpx
 from aiodocker.exceptions import DockerError
 
 from deployer.edge.caddy import CaddyEdge
+from deployer.images import database_pull_hint
 from deployer.runtime import spec as S
 from deployer.runtime.base import LogSink, RolloutFailed
 from deployer.runtime.docker.instances import (
@@ -156,7 +157,7 @@ class EngineBase:
             await self.docker.images.pull(image, auth=auth)
             return str((await self.docker.images.inspect(image))["Id"])
         except DockerError as exc:
-            raise RolloutFailed(f"cannot pull image {image}: {exc.message}") from exc
+            raise RolloutFailed(f"cannot pull image {image}: {exc.message}{database_pull_hint(service)}") from exc
 
     async def _dynamic_edge(self) -> bool:
         """Dynamic upstreams need aardvark-dns (Podman); Docker's embedded DNS is not reachable from the host."""

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from deployer.images import database_pull_hint
 from deployer.runtime.base import LogSink, RolloutFailed
 from deployer.runtime.kubernetes.api import Kind, KubeApi, kind_of
 from slipway.desired import ServiceSpec
@@ -31,6 +32,9 @@ HINTS = {
     "Unschedulable": "no node can run the pod: lower the CPU or memory it asks for, or add capacity",
     "Readiness": "the readiness probe never succeeded: check its port and path, and that the app listens on it",
 }
+
+
+PULL_FAILURES = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
 
 @dataclass
@@ -233,7 +237,8 @@ async def _follow(
                     output = await last_output(api, namespace, pod["metadata"]["name"], previous=True)
                     if output:
                         await log(f"{service.name}: last output of {pod['metadata']['name']}:\n{output}")
-                raise RolloutFailed(f"{text} — {HINTS[cause]}")
+                hint = HINTS[cause] + (database_pull_hint(service) if cause in PULL_FAILURES else "")
+                raise RolloutFailed(f"{text} — {hint}")
         if time.monotonic() - started > deadline_s:
             raise RolloutFailed(f"{service.name}: not rolled out after {deadline_s:.0f} s ({progress.message})")
         await nudges.wait(1.0)  # a change of the workload or a pod, or a second: whichever comes first
