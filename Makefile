@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 STACK := $(BIN)/slipway-stack
 MEMBERS := $(wildcard shared/pyproject.toml deploy/stack/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install system-deps kubernetes up down status logs test test-fast lint fmt migrate bench clean
+.PHONY: install system-deps kubernetes db-images up down status logs test test-fast lint fmt migrate bench clean
 
 install: $(STAMP) ## create the virtualenv and install every workspace package
 
@@ -23,6 +23,9 @@ system-deps: ## apt packages: git, make, python3-venv and the container engine (
 
 kubernetes: system-deps install ## build the embedded Kubernetes binaries from Debian's source once (~12 min), into ~/.cache/slipway
 	@$(STACK) kube-build
+
+db-images: system-deps install ## build the local database images (PostgreSQL, MariaDB, Redis from Debian's packages) once and push them to the running stack's registry
+	@$(STACK) db-images
 
 up: system-deps install $(if $(filter embedded,$(SLIPWAY_KUBERNETES)),kubernetes) ## start Postgres, NATS, Podman, registry, Caddy and the six services; write .slipway/env
 	@$(STACK) up

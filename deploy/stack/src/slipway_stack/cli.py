@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--random-ports", action="store_true", help="pick free random ports (tests)")
     sub.add_parser("down", help="stop every process, keep the data")
     sub.add_parser("kube-build", help="build the embedded Kubernetes binaries into their cache (once)")
+    sub.add_parser("db-images", help="build the local database images (once) and push them to the stack's registry")
     sub.add_parser("status", help="show each component and whether it is ready")
     logs = sub.add_parser("logs", help="show component logs")
     logs.add_argument(
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.down()
         elif args.command == "kube-build":
             KubeBinaries().ensure()
+        elif args.command == "db-images":
+            stack.database_images()
         elif args.command == "status":
             rows = stack.status()
             if not rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from slipway.crypto import generate_key
 from slipway.dns import is_public_domain
 from slipway.principal import HEADER, service_principal, sign
 from slipway_stack.caddy import Caddy
+from slipway_stack.dbimages import DatabaseImages, ImageError, catalog_images
 from slipway_stack.edgeresolver import EdgeResolver
 from slipway_stack.engine import ContainerEngine, Registry
 from slipway_stack.kube.cluster import EmbeddedKubernetes, KubernetesError
@@ -67,6 +69,12 @@ class StackSettings(BaseSettings):
     # `embedded`: also run the one-node Kubernetes (KUBERNETES-LOCAL.md) and register it as `local-kubernetes`;
     # a path: register the cluster that kubeconfig reaches instead. Unset: the docker-engine cluster only.
     kubernetes: str | None = Field(default=None, validation_alias="SLIPWAY_KUBERNETES")
+    # `local`: container databases run images built on this machine from Debian's packages (PostgreSQL, MariaDB for
+    # MySQL, Redis: slipway_stack.dbimages, built once into ~/.cache/slipway/images) pushed to the stack's registry;
+    # `official`: the official images (Docker Hub must be reachable). CATALOG_DATABASE_IMAGES, when set, wins.
+    database_images: str = Field(default="local", validation_alias="SLIPWAY_DATABASE_IMAGES")
+    # with `local`: leave providing the images to whoever needs them first (the test harness), not `up`
+    defer_database_images: bool = Field(default=False, validation_alias="SLIPWAY_DATABASE_IMAGES_DEFER")
 
 
 def acme_by_default(env: dict[str, str]) -> bool:
@@ -217,6 +225,8 @@ class Stack:
                 env["DEPLOYER_EDGE_ACME_PUBLIC_DOMAINS"] = "true"
         if svc.name == "catalog":  # Git providers post webhook deliveries to the gateway
             env["CATALOG_PUBLIC_URL"] = self.urls(config)["api-gateway"]
+            if self.settings.database_images == "local" and "CATALOG_DATABASE_IMAGES" not in os.environ:
+                env["CATALOG_DATABASE_IMAGES"] = json.dumps(catalog_images(self.registry(config).address))
         if svc.name == "logs":
             env["LOGS_CATALOG_URL"] = self.urls(config)["catalog"]
             env["LOGS_DEPLOYER_URL"] = self.urls(config)["deployer"]
@@ -242,6 +252,7 @@ class Stack:
         self._start_postgres(config)
         self._start_nats(config)
         self._start_engine(config)
+        self._database_images(config)
         kubeconfig = self._start_kubernetes(config)
         self._migrate(config)
         pids = self._start_services(config)
@@ -308,6 +319,28 @@ class Stack:
             say(f"  edge dns   {resolver.address} (udp), in front of aardvark-dns")
         except RuntimeError as exc:
             raise StackError(str(exc)) from exc
+
+    def _database_images(self, config: dict) -> None:  # type: ignore[type-arg]
+        """With local database images: each in the registry (built once here; a failure only warns: databases
+        then fail to deploy with an error naming the setting, everything else works)."""
+        if self.settings.database_images != "local" or self.settings.defer_database_images:
+            return
+        try:
+            self.database_images(config)
+        except StackError as exc:
+            say(f"  databases  WARNING: {exc}; container databases will not deploy until `make db-images` works")
+
+    def database_images(self, config: dict | None = None) -> None:  # type: ignore[type-arg]
+        """The local database images in this stack's registry (`slipway-stack db-images`)."""
+        config = config or self.load_config()
+        if not config:
+            raise StackError("Slipway is not set up here (no stack.json): run `make up` first")
+        registry = self.registry(config).address
+        try:
+            DatabaseImages(self.engine().env(), say).provide(registry)
+        except (ImageError, OSError, subprocess.TimeoutExpired) as exc:
+            raise StackError(f"no local database images: {exc}") from exc
+        say(f"  databases  PostgreSQL, MySQL (MariaDB) and Redis images in {registry}/slipway-db")
 
     def _start_kubernetes(self, config: dict) -> str | None:  # type: ignore[type-arg]
         """The kubeconfig to register: the embedded cluster's once it runs, or the operator's file; else None."""

@@ -183,6 +183,8 @@ def _stack_env() -> dict[str, str]:
     # the preview sweeper and the Git reporter run every few seconds (300 and 2 by default)
     env.setdefault("CATALOG_PREVIEW_SWEEP_SECONDS", "3")
     env.setdefault("CATALOG_GIT_REPORT_SECONDS", "0.5")
+    # local database images: provided by the `database_images` fixture for the tests that deploy databases
+    env.setdefault("SLIPWAY_DATABASE_IMAGES_DEFER", "1")
     return env
 
 
@@ -306,3 +308,17 @@ def edge_resolver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeReso
     resolver.start()
     yield resolver
     resolver.stop()
+
+
+@pytest.fixture(scope="session")
+def database_images(stack: RunningStack) -> dict[str, str]:
+    """The local database images (and the clients image) in the session stack's registry: built from Debian's
+    packages the first time on a machine (minutes, cached in ~/.cache/slipway/images), pushed each session.
+    Answers catalog's CATALOG_DATABASE_IMAGES, plus `clients` (psql, mariadb, redis-cli and busybox)."""
+    from slipway_stack.dbimages import CLIENTS, REPOSITORY, DatabaseImages
+    from slipway_stack.stack import Stack
+
+    local = Stack(stack.state_dir)
+    registry = f"127.0.0.1:{stack.ports['registry']}"
+    images = DatabaseImages(local.engine().env()).provide(registry, clients=True)
+    return {**images, "clients": f"{registry}/{REPOSITORY}/{CLIENTS.name}:{CLIENTS.tag}"}
