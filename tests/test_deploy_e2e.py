@@ -312,7 +312,9 @@ def test_lifecycle_jobs_run_on_their_events_and_cron_jobs_are_scheduled(world: W
         ),
         201,
     )
-    for event, why in (("BOGUS", "forceEvent"), ("start", "forceEvent"), ("STOP", "not supported yet")):
+    for event, why in (
+        ("BOGUS", "forceEvent"), ("start", "forceEvent"), ("STOP", "does not run on STOP"), ("CRON", "lifecycle job"),
+    ):  # fmt: skip
         r = api.post(f"/job/{job['id']}/deploy", params={"forceEvent": event}, json={})
         assert r.status_code == 400 and why in r.json()["detail"], (event, r.text)
     queued = check(spec, "deployJob", api.post(f"/job/{job['id']}/deploy", params={"forceEvent": "START"}, json={}))
@@ -327,6 +329,18 @@ def test_lifecycle_jobs_run_on_their_events_and_cron_jobs_are_scheduled(world: W
         return "\n".join(texts)
 
     assert "migrated up" in output(job["id"]) and "default command" not in output(job["id"])
+
+    def logged(execution: str) -> list[str]:
+        lines = api.get(f"/environment/{env}/logs", params={"version": execution}).json()
+        return [x["message"]["safe_message"] for x in lines]
+
+    # forceEvent runs that event now, as a deployment of its own (history, log with the job's output)
+    forced = check(spec, "deployJob", api.post(f"/job/{job['id']}/deploy", params={"forceEvent": "DELETE"}, json={}))
+    assert world.wait_terminal(forced["execution_id"]) == "DEPLOYED"
+    text = "\n".join(logged(forced["execution_id"]))
+    assert "running its DELETE event now" in text and "cleaned up" in text, text
+    history = api.get(f"/job/{job['id']}/deploymentHistoryV2").json()["results"]
+    assert forced["execution_id"] in [h["identifier"]["execution_id"] for h in history]
     removed = check(spec, "uninstallJob", api.post(f"/job/{job['id']}/uninstall", json={}))
     assert world.wait_terminal(removed["execution_id"]) == "DELETED"
     lines = api.get(f"/environment/{env}/logs", params={"version": removed["execution_id"]}).json()
@@ -347,6 +361,32 @@ def test_lifecycle_jobs_run_on_their_events_and_cron_jobs_are_scheduled(world: W
     assert any(
         'nightly: scheduled "*/5 * * * *" (Etc/UTC), next run at ' in x["message"]["safe_message"] for x in lines
     ), [x["message"]["safe_message"] for x in lines]
+    bad = api.post(f"/job/{nightly['id']}/deploy", params={"forceEvent": "START"}, json={})
+    assert bad.status_code == 400 and "forceEvent=CRON" in bad.json()["detail"], bad.text
+    run = check(spec, "deployJob", api.post(f"/job/{nightly['id']}/deploy", params={"forceEvent": "CRON"}, json={}))
+    assert world.wait_terminal(run["execution_id"]) == "DEPLOYED"
+    text = "\n".join(logged(run["execution_id"]))
+    assert "its CRON event ran to completion" in text and "default command" in text, text
+    assert 'nightly: scheduled "*/5 * * * *"' in text, "still scheduled after the forced run"
+    # a run longer than the job's maximum duration is stopped and fails
+    slow = {"on_start": {"arguments": ["sh", "-c", "echo begun; sleep 60"]}}
+    body = {"name": "slow", "source": source, "schedule": slow, "healthchecks": {}, "max_duration_seconds": 2}
+    slow_job = world.ok(api.post(f"/environment/{env}/job", json=body), 201)
+    queued = check(spec, "deployJob", api.post(f"/job/{slow_job['id']}/deploy", json={}))
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYMENT_ERROR"
+    text = "\n".join(logged(queued["execution_id"]))
+    assert "maximum duration (2s)" in text and "begun" in text, text
+    assert not [c for c in world.containers_of(slow_job["id"]) if c["State"] == "running"]
+    world.ok(api.delete(f"/job/{slow_job['id']}"), 204)
+    # a malformed output file fails the run, naming the problem
+    broken = {"on_start": {"arguments": ["sh", "-c", "echo '{\"A\": 1}' > /qovery-output/qovery-output.json"]}}
+    body = {"name": "broken", "source": source, "schedule": broken, "healthchecks": {}}
+    broken_job = world.ok(api.post(f"/environment/{env}/job", json=body), 201)
+    queued = check(spec, "deployJob", api.post(f"/job/{broken_job['id']}/deploy", json={}))
+    assert world.wait_terminal(queued["execution_id"]) == "DEPLOYMENT_ERROR"
+    text = "\n".join(logged(queued["execution_id"]))
+    assert '/qovery-output/qovery-output.json: A must be {"value": "<string>"' in text, text
+    world.ok(api.delete(f"/job/{broken_job['id']}"), 204)
     stopped = check(spec, "stopJob", api.post(f"/job/{nightly['id']}/stop", json={}))
     assert world.wait_terminal(stopped["execution_id"]) == "STOPPED"
     world.ok(api.delete(f"/job/{nightly['id']}"), 204)

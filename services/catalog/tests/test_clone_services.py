@@ -156,9 +156,9 @@ async def build_world(cat: Catalog) -> World:
     await _variable(cat, w, "job_var", "JOB_VAR", "j", "JOB", w.job)
     await _alias(cat, w, "level_alias", w.variables["level"]["id"], "LEVEL", "ENVIRONMENT", eid)
     await _alias(cat, w, "secret_alias", w.variables["env_secret"]["id"], "SECRET_ALIAS", "CONTAINER", w.web)
-    db_host = await builtin_id(cat, "APPLICATION", w.app, f"{w.head('DATABASE', w.db)}_HOST_INTERNAL")
+    db_host = await builtin_id(cat, "APPLICATION", w.app, f"{w.head('POSTGRESQL', w.db)}_HOST_INTERNAL")
     await _alias(cat, w, "db_host", db_host, "DB_HOST", "APPLICATION", w.app)
-    db_url = await builtin_id(cat, "APPLICATION", w.app, f"{w.head('DATABASE', w.db)}_DATABASE_URL")
+    db_url = await builtin_id(cat, "APPLICATION", w.app, f"{w.head('POSTGRESQL', w.db)}_DATABASE_URL")
     await _alias(cat, w, "db_url", db_url, "DATABASE_URL", "APPLICATION", w.app)
     env_id = await builtin_id(cat, "CONTAINER", w.web, "QOVERY_ENVIRONMENT_ID")
     await _alias(cat, w, "env_id", env_id, "ENV_ID", "CONTAINER", w.web)
@@ -283,7 +283,7 @@ async def test_clone_copies_every_service_and_variable(catalog: Catalog, spec: d
     assert by_key[("web", "SECRET_ALIAS", "ALIAS")].target_id in new_ids
     assert by_key[("api", "ENV_SECRET", "OVERRIDE")].target_id == by_key[("env", "ENV_SECRET", "VALUE")].id
     db_host = by_key[("api", "DB_HOST", "ALIAS")]
-    assert db_host.target_key == f"{w.head('DATABASE', str(new_by['pg'].id))}_HOST_INTERNAL"
+    assert db_host.target_key == f"{w.head('POSTGRESQL', str(new_by['pg'].id))}_HOST_INTERNAL"
     # ciphertexts are bound to the new rows, never copied
     secrets = [v for v in new_vars if v.value_encrypted]
     assert len(secrets) == 3 and not {v.value_encrypted for v in secrets} & {v.value_encrypted for v in old_vars}

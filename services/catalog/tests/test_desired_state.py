@@ -114,6 +114,8 @@ async def test_desired_state_resolves_the_whole_environment(catalog: Catalog) ->
     # probe on its port, one persistent volume for its data
     assert (db.env["POSTGRES_USER"], db.env["POSTGRES_PASSWORD"]) == (creds["login"], creds["password"])
     assert "POSTGRES_PASSWORD" in db.secret_keys and "POSTGRES_USER" not in db.secret_keys
+    # only those: the project's and environment's variables (secrets included) are the applications'
+    assert set(db.env) == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} and not db.files
     assert db.readiness_probe is not None and (db.readiness_probe.kind, db.readiness_probe.port) == ("tcp", 5432)
     assert [v.mount_point for v in db.volumes] == ["/var/lib/postgresql/data"]
 
@@ -134,7 +136,7 @@ async def test_desired_state_resolves_the_whole_environment(catalog: Catalog) ->
     # the application's variables: lower scope wins, overrides, aliases, built-ins, secrets, files
     db_host = f"db-z{short(w.db)}"
     password = creds["password"]
-    head_db, head_api = w.head("DATABASE", w.db), w.head("APPLICATION", w.app)
+    head_db, head_api = w.head("POSTGRESQL", w.db), w.head("APPLICATION", w.app)
     expected = {
         "SHARED": "app",
         "LOG_LEVEL": "debug",

@@ -174,7 +174,7 @@ def test_application_built_ins_follow_qovery_naming() -> None:
     assert all(i.service_id is None for i in items)  # the whole environment sees them
     again = builtins.for_environment(env, cluster, [app], builtins.no_password)
     assert [i.id for i in again] == [i.id for i in items]  # stable ids
-    candidates = builtins.candidate_ids(ENV, [(app.id, "APPLICATION")])
+    candidates = builtins.candidate_ids(ENV, [(app.id, "APPLICATION", None)])
     assert all(i.id in candidates for i in items)
     [own] = builtins.own(env, app)
     assert (own.key, own.value, own.service_id) == ("QOVERY_APPLICATION_ID", str(app.id), app.id)
@@ -209,7 +209,7 @@ def test_database_built_ins_hide_secrets_unless_resolving() -> None:
         "aabbccdd-0000-4000-8000-000000000002",
     )  # fmt: skip
     listed = {i.key: i for i in builtins.for_service(env, db, cluster, builtins.no_password)}
-    head = "QOVERY_DATABASE_ZAABBCCDD"
+    head = "QOVERY_POSTGRESQL_ZAABBCCDD"  # a database's built-ins are named after its type, as Qovery's
     host = hosts.internal_host("DATABASE", db.id)
     assert {k: i.value for k, i in listed.items()} == {
         f"{head}_HOST": host,
@@ -237,4 +237,4 @@ def test_database_url_schemes() -> None:
     for kind, scheme in (("MYSQL", "mysql://"), ("MONGODB", "mongodb://"), ("REDIS", "redis://")):
         config = {"type": kind, "port": 1, "login": "u", "database_name": "d", "password_encrypted": "x"}
         out = resolve(builtins.for_service(env, _service("DATABASE", config), cluster, lambda s: "p"))
-        assert out.env["QOVERY_DATABASE_Z037C9E87_DATABASE_URL"].startswith(f"{scheme}u:p@"), kind
+        assert out.env[f"QOVERY_{kind}_Z037C9E87_DATABASE_URL"].startswith(f"{scheme}u:p@"), kind

@@ -191,7 +191,7 @@ async def test_is_secret_filter(catalog: Catalog, spec: dict[str, Any]) -> None:
     await _create(catalog, spec, "HIDDEN", "2", "ENVIRONMENT", w.environment, is_secret=True)
     secrets = await _list(catalog, spec, "ENVIRONMENT", w.environment, is_secret="true")
     assert all(v["is_secret"] for v in secrets) and "HIDDEN" in by_key(secrets) and "PLAIN" not in by_key(secrets)
-    assert f"QOVERY_DATABASE_{w.short(w.database)}_PASSWORD" in by_key(secrets)
+    assert f"QOVERY_POSTGRESQL_{w.short(w.database)}_PASSWORD" in by_key(secrets)
     plain = await _list(catalog, spec, "ENVIRONMENT", w.environment, is_secret="false")
     assert not any(v["is_secret"] for v in plain) and "PLAIN" in by_key(plain)
 
@@ -226,7 +226,7 @@ async def test_aliases_and_overrides(catalog: Catalog, spec: dict[str, Any]) -> 
     assert (override["key"], override["value"], override["variable_type"]) == ("LOG_LEVEL", "debug", "OVERRIDE")
     assert override["overridden_variable"]["id"] == level["id"] and override["service_id"] == w.app
     # an alias of a built-in
-    host_key = f"QOVERY_DATABASE_{w.short(w.database)}_HOST_INTERNAL"
+    host_key = f"QOVERY_POSTGRESQL_{w.short(w.database)}_HOST_INTERNAL"
     host = by_key(await _list(catalog, spec, "APPLICATION", w.app))[host_key][0]
     db_host = check(
         spec,
@@ -361,7 +361,7 @@ async def test_secrets_are_write_only_and_encrypted_at_rest(catalog: Catalog, sp
         assert all(v["value"] is None for v in listed if v["is_secret"])
         assert plaintext not in json.dumps(listed)
     db_password = by_key(await _list(catalog, spec, "APPLICATION", w.app))
-    head = f"QOVERY_DATABASE_{w.short(w.database)}"
+    head = f"QOVERY_POSTGRESQL_{w.short(w.database)}"
     for suffix in ("PASSWORD", "DATABASE_URL", "DATABASE_URL_INTERNAL"):
         assert db_password[f"{head}_{suffix}"][0]["value"] is None and db_password[f"{head}_{suffix}"][0]["is_secret"]
     assert "db-Pa55" not in json.dumps(db_password)

@@ -154,6 +154,8 @@ class JobSchedule(BaseModel):
     entrypoint: str | None = None
     # LIFECYCLE: the command of each event that has one ("start", "stop", "delete")
     events: dict[str, JobCommand] = Field(default_factory=dict)
+    # a run's maximum duration: stopped and failed past it (None: the deployer's own limit)
+    max_duration_seconds: int | None = None
 
 
 class ServiceSpec(BaseModel):

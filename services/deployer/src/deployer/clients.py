@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from slipway.desired import DesiredState
+from slipway.joboutput import OutputValue
 from slipway.principal import HEADER, service_principal, sign
 
 
@@ -93,6 +94,11 @@ class Catalog(Internal):
         body = {"git_commit_id": git_commit_id, "image_tag": image_tag}
         r = await self.call("PUT", f"/internal/service/{service_id}/version", json=body, params={"kind": kind})
         return DesiredState.model_validate(r.json())
+
+    async def job_outputs(self, job_id: str, execution_id: str, outputs: dict[str, OutputValue]) -> None:
+        """Record what a job's run wrote (it replaces the job's previous outputs)."""
+        body = {"execution_id": execution_id, "outputs": {k: v.model_dump() for k, v in outputs.items()}}
+        await self.call("PUT", f"/internal/job/{job_id}/outputs", json=body)
 
 
 class Builder(Internal):

@@ -28,9 +28,15 @@ class DeploymentLog:
         secrets += [f.content for s in state.services for f in s.files if f.is_secret]
         secrets += [s.git.token for s in state.services if s.git and s.git.token]  # type: ignore[misc]
         secrets += [s.database.password for s in state.services if s.database]
+        self._secrets = secrets
         self.mask = Masker(secrets)
         self._pending: deque[DeployLogLine] = deque()
         self._drainer: asyncio.Task[None] | None = None
+
+    def add_secrets(self, values: list[str]) -> None:
+        """Values learnt during the execution (a job's sensitive outputs): masked from now on."""
+        self._secrets = [*self._secrets, *values]
+        self.mask = Masker(self._secrets)
 
     async def line(self, step: Step, message: str, service: ServiceSpec | None = None, level: str = "INFO") -> None:
         self.seq += 1

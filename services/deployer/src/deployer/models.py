@@ -57,6 +57,8 @@ class Deployment(Base):
     # the uninstall of a deleted environment or service: catalog's tombstone holds what ran there
     tombstone_id: Mapped[uuid.UUID | None] = mapped_column()
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a retry waits until then
+    # a job's deployment that runs this event of it now (forceEvent: START, STOP, DELETE, CRON)
+    force_event: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -27,6 +27,7 @@ async def enqueue(
     triggered_by: str | None = None,
     tombstone_id: uuid.UUID | None = None,
     not_before: datetime | None = None,
+    force_event: str | None = None,
 ) -> Deployment:
     environment_id = uuid.UUID(scope["environment_id"])
     # serialise numbering per environment (released at commit)
@@ -38,6 +39,7 @@ async def enqueue(
     for other in waiting:
         same_targets = (sorted(other.service_ids) if other.service_ids is not None else None) == targets
         same_versions = (other.versions or {}) == (versions or {}) and other.tombstone_id == tombstone_id
+        same_versions = same_versions and other.force_event == force_event
         if other.action == action and same_targets and same_versions:
             raise Conflict(
                 f"an identical {action.lower()} request is already queued for this environment "
@@ -67,6 +69,7 @@ async def enqueue(
         triggered_by=triggered_by,
         tombstone_id=tombstone_id,
         not_before=not_before,
+        force_event=force_event,
     )
     session.add(dep)
     await session.flush()

@@ -18,10 +18,12 @@ from deployer.deploylogs import DeploymentLog
 from deployer.images import database_image, image_ref
 from deployer.models import Deployment
 from deployer.runtime.base import RolloutFailed, RuntimeDriver
+from deployer.scheduler import cron_command
 from deployer.states import DONE, FAILED, ONGOING, QUEUED
 from deployer.store import Store
 from slipway import cron
 from slipway.desired import DesiredState, ServiceSpec, content_version
+from slipway.joboutput import OutputValue, output_head
 from slipway.timeutil import rfc3339, utcnow
 
 log = logging.getLogger("deployer.runner")
@@ -43,6 +45,18 @@ def event_command(service: ServiceSpec, event: str) -> ServiceSpec:
             "entrypoint": command.entrypoint or service.entrypoint,
         }
     )
+
+
+def job_run(service: ServiceSpec, forced: str | None) -> ServiceSpec:
+    """A job as a deployment runs it: its START event, or the event forced (CRON: its schedule's command), which
+    runs once now on any engine (a cron job forced is run as a one-off job, its schedule untouched)."""
+    if forced == "CRON":
+        spec = cron_command(service)
+    else:
+        spec = event_command(service, (forced or "START").lower())
+    if forced is not None and spec.job is not None and spec.job.kind == "CRON":
+        spec = spec.model_copy(update={"job": spec.job.model_copy(update={"kind": "LIFECYCLE"})})
+    return spec
 
 
 def spec_version(service: ServiceSpec, image: str | None) -> str:
@@ -73,6 +87,7 @@ class Runner:
         # deployment → (when, its environment's desired state being read): asked for while the request that queued
         # it is answered, so a deployment picked up at once does not wait for catalog again
         self._prefetched: dict[uuid.UUID, tuple[float, asyncio.Future[DesiredState]]] = {}
+        self._outputs_changed: set[uuid.UUID] = set()  # deployments whose jobs recorded outputs in the last stage
 
     def prefetch(self, deployment_id: uuid.UUID, environment_id: uuid.UUID) -> None:
         """Start reading the environment's desired state for a deployment just queued (used if it starts within
@@ -107,6 +122,7 @@ class Runner:
             pending = self._digests.pop(dep.id, None)
             if pending is not None and not pending.done():
                 pending.cancel()
+            self._outputs_changed.discard(dep.id)
 
     async def _start(self, dep: Deployment) -> None:
         try:
@@ -195,6 +211,9 @@ class Runner:
                 canceled = True
             elif any(o.endswith("ERROR") for o in outcomes):
                 failed = True
+            if dep.id in self._outputs_changed:  # the next stages run with the outputs' variables
+                self._outputs_changed.discard(dep.id)
+                state, targets = await self._with_outputs(dep, state, targets, journal)
         # services in no stage (should not happen) run last
         staged = {sid for st in state.stages for sid in st.service_ids}
         for svc in [s for s in targets if s.id not in staged]:
@@ -368,15 +387,19 @@ class Runner:
             image = image_ref(svc)
         if svc.git is not None and await self.store.cancel_requested(dep):  # asked for while it built
             raise Canceled()
-        if svc.job is not None and svc.job.kind == "CRON" and not driver.schedules_cron:
+        forced = dep.force_event if svc.job is not None else None
+        if forced is None and svc.job is not None and svc.job.kind == "CRON" and not driver.schedules_cron:
             return await self._schedule(dep, svc, image, commit, journal)
-        if svc.job is not None and svc.job.kind == "LIFECYCLE" and not svc.job.on_start:
+        if forced is None and svc.job is not None and svc.job.kind == "LIFECYCLE" and not svc.job.on_start:
             # a lifecycle job runs on its events only: deploying it makes its image ready for them
             await journal.line("Deployed", f"{svc.name}: ready to run on its lifecycle events", svc)
             await journal.flush()  # its lines before its state: whoever sees DEPLOYED finds them
             return await self._deployed(dep, svc, image, commit)
-        await journal.line("Deploy", f"{svc.name}: deploying {image}", svc)
-        target = event_command(svc, "start") if svc.job is not None else svc
+        if forced is not None:
+            await journal.line("Deploy", f"{svc.name}: running its {forced} event now ({image})", svc)
+        else:
+            await journal.line("Deploy", f"{svc.name}: deploying {image}", svc)
+        target = job_run(svc, forced) if svc.job is not None else svc
         task = asyncio.create_task(driver.apply(state, target, image, dep.execution_id, journal.sink("Deploy", svc)))
         try:  # written while the engine starts: an apply takes far longer than this write
             await self.store.service_state(dep, svc.id, svc.kind, svc.name, "DEPLOYING", stage_id=svc.stage_id)
@@ -403,11 +426,45 @@ class Runner:
                 dep, svc.id, svc.kind, svc.name, "DEPLOYMENT_ERROR", error=journal.mask(str(exc))
             )
             return "DEPLOYMENT_ERROR"
+        if applied.outputs is not None:  # first: its sensitive values are masked in the job's output
+            await self._record_outputs(dep, svc, applied.outputs, journal)
+        if applied.output:
+            await journal.line("Deploy", applied.output, svc)
+        if forced is not None:
+            await journal.line("Deployed", f"{svc.name}: its {forced} event ran to completion", svc)
+            if forced == "CRON" and not driver.schedules_cron:  # and it stays scheduled (or is, from now on)
+                return await self._schedule(dep, svc, image, commit, journal)
+            await journal.flush()
+            return await self._deployed(dep, svc, image, commit)
         note = "deployed" if applied.changed else "already running this version: nothing to change"
         urls = f" at {', '.join(applied.urls)}" if applied.urls else ""
         await journal.line("Deployed", f"{svc.name}: {note}{urls}", svc)
         await journal.flush()  # its lines before its state: whoever sees DEPLOYED finds them
         return await self._deployed(dep, svc, image, commit)
+
+    async def _with_outputs(
+        self, dep: Deployment, state: DesiredState, targets: list[ServiceSpec], journal: DeploymentLog
+    ) -> tuple[DesiredState, list[ServiceSpec]]:
+        """The environment read again after a job recorded outputs (the same services targeted), its sealed
+        digests too; unreadable: the deployment goes on with what it had (the next one injects them)."""
+        try:
+            fresh = await self.catalog.desired_state(str(dep.environment_id))
+        except UpstreamError as exc:
+            await journal.line("Deploy", f"outputs not injected in this deployment: {exc.detail}", level="WARNING")
+            return state, targets
+        ids = {s.id for s in targets}
+        self._digests[dep.id] = asyncio.ensure_future(self.catalog.sealed_state(str(dep.environment_id)))
+        return fresh, [s for s in fresh.services if s.id in ids]
+
+    async def _record_outputs(
+        self, dep: Deployment, svc: ServiceSpec, outputs: dict[str, OutputValue], journal: DeploymentLog
+    ) -> None:
+        """A job's outputs become variables of its environment; the stages after this one are deployed with them."""
+        journal.add_secrets([v.value for v in outputs.values() if v.sensitive])
+        await self.catalog.job_outputs(svc.id, dep.execution_id, outputs)
+        names = ", ".join(f"QOVERY_OUTPUT_JOB_{output_head(svc.id)}_{k}" for k in sorted(outputs)) or "none"
+        await journal.line("Deploy", f"{svc.name}: {len(outputs)} output(s) recorded as variables: {names}", svc)
+        self._outputs_changed.add(dep.id)
 
     async def _schedule(
         self, dep: Deployment, svc: ServiceSpec, image: str | None, commit: str | None, journal: DeploymentLog

@@ -27,14 +27,20 @@ def _builtin_targets(
     source: Environment, env: Environment, services: dict[uuid.UUID, Service]
 ) -> dict[uuid.UUID, tuple[uuid.UUID, str, str]]:
     """Every possible built-in id of `source` → (its id in the clone, old key head, new key head)."""
-    old = builtins.candidate_ids(source.id, [(old_id, svc.kind) for old_id, svc in services.items()])
+    old = builtins.candidate_ids(
+        source.id, [(old_id, svc.kind, (svc.config or {}).get("type")) for old_id, svc in services.items()]
+    )
     found: dict[uuid.UUID, tuple[uuid.UUID, str, str]] = {}
     for builtin, owner in old.items():
         if owner == source.id:
             found[builtin] = (env.id, "", "")
         else:
             svc = services[owner]
-            found[builtin] = (svc.id, f"QOVERY_{svc.kind}_{hosts.short_id(owner).upper()}", builtins.prefix(svc))
+            found[builtin] = (
+                svc.id,
+                f"QOVERY_{builtins.label(svc)}_{hosts.short_id(owner).upper()}",
+                builtins.prefix(svc),
+            )
     return found
 
 

@@ -6,7 +6,7 @@ from catalog.models.organization import Cluster, ContainerRegistry, Organization
 from catalog.models.previews import GitReport, GitRepository, Preview
 from catalog.models.project import DeploymentRule, DeploymentStage, Environment, Project, Service
 from catalog.models.tombstones import Tombstone
-from catalog.models.variables import CustomDomain, Variable
+from catalog.models.variables import CustomDomain, JobOutput, Variable
 
 __all__ = [
     "SCHEMA",
@@ -21,6 +21,7 @@ __all__ = [
     "GitRepository",
     "GitToken",
     "GitWebhookSecret",
+    "JobOutput",
     "Organization",
     "Preview",
     "Project",

@@ -1,4 +1,4 @@
-"""Variables and secrets of every scope (unified /variable API), and services' custom domains."""
+"""Variables and secrets of every scope (unified /variable API), jobs' outputs, and services' custom domains."""
 
 from __future__ import annotations
 
@@ -48,6 +48,26 @@ class Variable(Base):
 Index("uq_variables_key", Variable.parent_id, Variable.key, unique=True)
 Index("ix_variables_target", Variable.target_id)
 Index("ix_variables_environment", Variable.environment_id)
+
+
+class JobOutput(Base):
+    """One value a job's last successful run wrote to /qovery-output/qovery-output.json: every service of the
+    environment sees it as the built-in `QOVERY_OUTPUT_JOB_Z<short id>_<KEY>` (sensitive ones as secrets, kept only
+    encrypted). A run replaces the job's outputs; they go with the job."""
+
+    __tablename__ = "job_outputs"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    environment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    value: Mapped[str | None] = mapped_column(Text)  # not sensitive
+    value_encrypted: Mapped[str | None] = mapped_column(Text)  # sensitive
+    sensitive: Mapped[bool] = mapped_column(default=False)
+    execution_id: Mapped[str] = mapped_column(String(160))  # the run that wrote it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+Index("ix_job_outputs_environment", JobOutput.environment_id)
 
 
 class CustomDomain(Base):

@@ -117,6 +117,7 @@ def _schedule(config: dict[str, Any]) -> JobSchedule:
             timezone=cron.get("timezone") or "Etc/UTC",
             arguments=cron.get("arguments") or [],
             entrypoint=cron.get("entrypoint"),
+            max_duration_seconds=config.get("max_duration_seconds"),
         )
     events = {k: schedule.get(k) for k in ("on_start", "on_stop", "on_delete")}
     chosen = [v for v in events.values() if v is not None]
@@ -135,6 +136,7 @@ def _schedule(config: dict[str, Any]) -> JobSchedule:
             for key, value in events.items()
             if value is not None
         },
+        max_duration_seconds=config.get("max_duration_seconds"),
     )
 
 
@@ -167,8 +169,11 @@ def database_container(spec: ServiceSpec, service_id: uuid.UUID) -> None:
         },
         "REDIS": {"REDIS_PASSWORD": db.password},
     }[db.type]
-    spec.env = dict(sorted({**spec.env, **credentials}.items()))
-    spec.secret_keys = sorted({*spec.secret_keys, *(k for k in credentials if "PASSWORD" in k)})
+    # only its credentials: project and environment variables are the applications' (as on Qovery), so a variable
+    # never restarts a database nor hands it other services' secrets
+    spec.env = dict(sorted(credentials.items()))
+    spec.secret_keys = sorted(k for k in credentials if "PASSWORD" in k)
+    spec.files = []
     if db.type == "REDIS":
         spec.arguments = ["redis-server", "--requirepass", db.password, "--appendonly", "yes"]
     spec.readiness_probe = spec.readiness_probe or ProbeSpec(

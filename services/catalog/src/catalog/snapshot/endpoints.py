@@ -1,4 +1,4 @@
-"""Internal routes for the deployer (service principals only): desired state and version changes."""
+"""Internal routes for the deployer (service principals only): desired state, version changes, job outputs."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from sqlalchemy import select
 from catalog import tombstones
 from catalog.cluster import service as clusters
 from catalog.events.publish import emit_service
+from catalog.job import outputs as job_outputs
 from catalog.models import Cluster, Environment, Project, Service
 from catalog.settings import CatalogSettings
 from catalog.snapshot.build import desired_state
 from catalog.snapshot.sealed import SealedKeyring
+from slipway import joboutput
 from slipway.contracts import Subjects
 from slipway.crypto import keyring_from
 from slipway.db import SessionDep
@@ -111,6 +113,25 @@ async def project_environments(project_id: uuid.UUID, session: SessionDep) -> di
         select(Environment.id).where(Environment.project_id == project_id).order_by(Environment.created_at)
     )
     return {"environment_ids": [str(i) for i in rows]}
+
+
+class OutputsRequest(BaseModel):
+    execution_id: str = Field(min_length=1, max_length=160)
+    outputs: dict[str, Any]
+
+
+@router.put("/internal/job/{job_id}/outputs", status_code=204)
+async def put_job_outputs(job_id: uuid.UUID, body: OutputsRequest, request: Request, session: SessionDep) -> Response:
+    """What a job's run wrote to its output file: the job's outputs from now on (variables of its environment)."""
+    job = await session.get(Service, job_id)
+    if job is None or job.kind != "JOB":
+        raise NotFound("job not found")
+    try:
+        outputs = joboutput.check(body.outputs)
+    except joboutput.OutputError as exc:
+        raise BadRequest(str(exc)) from None
+    await job_outputs.replace(session, job, body.execution_id, outputs, keyring_from(request.app.state.settings))
+    return Response(status_code=204)
 
 
 @router.put("/internal/service/{service_id}/version")

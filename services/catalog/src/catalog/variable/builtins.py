@@ -8,13 +8,14 @@ itself `QOVERY_<TYPE>_ID`. Ids are stable: uuid5(environment or service id, key)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from catalog import hosts
-from catalog.models import Cluster, Environment, Service
+from catalog.job import outputs as job_outputs
+from catalog.models import Cluster, Environment, JobOutput, Service
 from catalog.variable.items import Item, ServiceRef
 from slipway.desired import Port, kubernetes_service_host, public_hosts
 
@@ -46,20 +47,33 @@ def builtin_id(owner_id: uuid.UUID, key: str) -> uuid.UUID:
     return uuid.uuid5(owner_id, key)
 
 
+def label(service: Service) -> str:
+    """What a service's built-ins are named after: its kind, a database's type (as Qovery names them)."""
+    return label_of(service.kind, (service.config or {}).get("type"))
+
+
 def prefix(service: Service) -> str:
-    """`QOVERY_APPLICATION_Z037C9E87` for an application whose id starts with 037c9e87."""
-    return f"QOVERY_{service.kind}_{hosts.short_id(service.id).upper()}"
+    """`QOVERY_APPLICATION_Z037C9E87` for an application whose id starts with 037c9e87, `QOVERY_POSTGRESQL_Z…` for a
+    PostgreSQL database."""
+    return f"QOVERY_{label(service)}_{hosts.short_id(service.id).upper()}"
 
 
 def own_key(kind: str) -> str:
     return f"QOVERY_{kind}_ID"
 
 
-def candidate_ids(environment_id: uuid.UUID, services: list[tuple[uuid.UUID, str]]) -> dict[uuid.UUID, uuid.UUID]:
-    """Every id a built-in of this environment could have → its owner (the environment or the service)."""
+def label_of(kind: str, database_type: str | None) -> str:
+    return (database_type or "DATABASE").upper() if kind == "DATABASE" else kind
+
+
+def candidate_ids(
+    environment_id: uuid.UUID, services: list[tuple[uuid.UUID, str, str | None]]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Every id a built-in of this environment could have → its owner (the environment or the service); each
+    service as (id, kind, database type or None)."""
     found = {builtin_id(environment_id, key): environment_id for key in ENVIRONMENT_KEYS}
-    for service_id, kind in services:
-        head = f"QOVERY_{kind}_{hosts.short_id(service_id).upper()}"
+    for service_id, kind, database_type in services:
+        head = f"QOVERY_{label_of(kind, database_type)}_{hosts.short_id(service_id).upper()}"
         for suffix in SUFFIXES.get(kind, ()):
             found[builtin_id(service_id, f"{head}_{suffix}")] = service_id
         if kind in OWN_ID_KINDS:
@@ -178,9 +192,15 @@ def for_service(env: Environment, service: Service, cluster: Cluster | None, pas
 
 
 def for_environment(
-    env: Environment, cluster: Cluster | None, services: list[Service], password_of: PasswordOf
+    env: Environment,
+    cluster: Cluster | None,
+    services: list[Service],
+    password_of: PasswordOf,
+    outputs: Sequence[JobOutput] = (),
+    reveal: Callable[[JobOutput], str | None] = lambda _: None,
 ) -> list[Item]:
-    """The built-ins every parent of the environment (itself and each of its services) sees."""
+    """The built-ins every parent of the environment (itself and each of its services) sees; jobs' outputs last
+    (a sensitive one's value only through `reveal`)."""
     values = {
         "QOVERY_PROJECT_ID": str(env.project_id),
         "QOVERY_ENVIRONMENT_ID": str(env.id),
@@ -189,6 +209,14 @@ def for_environment(
     out = [_item(env, key, values[key], env.created_at, owner=env.id) for key in ENVIRONMENT_KEYS]
     for service in services:
         out.extend(for_service(env, service, cluster, password_of))
+    jobs = {s.id: s for s in services if s.kind == "JOB"}
+    for row in outputs:
+        job = jobs.get(row.job_id)
+        if job is None:
+            continue
+        value = reveal(row) if row.sensitive else row.value
+        key = job_outputs.variable_key(job.id, row.key)
+        out.append(_item(env, key, value or "", row.created_at, owner=job.id, service=job, secret=row.sensitive))
     return out
 
 

@@ -8,7 +8,8 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import Environment, Service, Variable
+from catalog.job import outputs as job_outputs
+from catalog.models import Environment, JobOutput, Service, Variable
 from catalog.variable import builtins
 from catalog.variable.items import Item, ServiceRef, from_row
 from catalog.variable.visible import builtins_of
@@ -18,13 +19,19 @@ from slipway.errors import NotFound
 async def find_builtin(session: AsyncSession, variable_id: uuid.UUID) -> Item | None:
     """The built-in with that id, if any: its id derives from (environment or service id, key), so every
     environment's candidate ids are computed until one matches (ids and kinds only, no configuration)."""
-    services: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = defaultdict(list)
-    for service_id, kind, environment_id in await session.execute(
-        select(Service.id, Service.kind, Service.environment_id)
+    services: dict[uuid.UUID, list[tuple[uuid.UUID, str, str | None]]] = defaultdict(list)
+    for service_id, kind, environment_id, database_type in await session.execute(
+        select(Service.id, Service.kind, Service.environment_id, Service.config["type"].astext)
     ):
-        services[environment_id].append((service_id, kind))
+        services[environment_id].append((service_id, kind, database_type))
+    outputs: dict[uuid.UUID, dict[uuid.UUID, uuid.UUID]] = defaultdict(dict)  # environment → output's id → job
+    for job_id, key, environment_id in await session.execute(
+        select(JobOutput.job_id, JobOutput.key, JobOutput.environment_id)
+    ):
+        outputs[environment_id][builtins.builtin_id(job_id, job_outputs.variable_key(job_id, key))] = job_id
     for (environment_id,) in await session.execute(select(Environment.id)):
-        owner = builtins.candidate_ids(environment_id, services.get(environment_id, [])).get(variable_id)
+        candidates = builtins.candidate_ids(environment_id, services.get(environment_id, []))
+        owner = candidates.get(variable_id) or outputs[environment_id].get(variable_id)
         if owner is None:
             continue
         env = await session.get(Environment, environment_id)

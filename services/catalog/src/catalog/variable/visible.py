@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.database.service import password_context
-from catalog.models import Cluster, Environment, Service, Variable
+from catalog.job import outputs as job_outputs
+from catalog.models import Cluster, Environment, JobOutput, Service, Variable
 from catalog.variable import builtins
 from catalog.variable.items import Item, from_row, value_context
 from catalog.variable.parents import Parent
@@ -23,10 +24,21 @@ async def environment_services(session: AsyncSession, environment_id: uuid.UUID)
 
 
 async def builtins_of(
-    session: AsyncSession, env: Environment, service: Service | None, password_of: builtins.PasswordOf
+    session: AsyncSession,
+    env: Environment,
+    service: Service | None,
+    password_of: builtins.PasswordOf,
+    keys: Keyring | None = None,
 ) -> list[Item]:
+    """The environment's built-ins (jobs' outputs included), and `service`'s own; secrets decrypted given `keys`."""
     cluster = await session.get(Cluster, env.cluster_id)
-    found = builtins.for_environment(env, cluster, await environment_services(session, env.id), password_of)
+    services = await environment_services(session, env.id)
+    outputs = await job_outputs.of_environment(session, env.id)
+
+    def reveal(row: JobOutput) -> str | None:
+        return job_outputs.reveal(row, keys) if keys is not None else None
+
+    found = builtins.for_environment(env, cluster, services, password_of, outputs, reveal)
     return found + (builtins.own(env, service) if service is not None else [])
 
 
@@ -52,7 +64,7 @@ async def visible(
     if parent.environment_id is not None:
         env = await session.get(Environment, parent.environment_id)
         if env is not None:
-            items = await builtins_of(session, env, parent.service, password_of)
+            items = await builtins_of(session, env, parent.service, password_of, keys)
     own = parent.service_ref
     for row in await stored(session, parent):
         item = from_row(row, own if row.service_id is not None else None)

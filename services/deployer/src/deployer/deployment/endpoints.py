@@ -79,14 +79,9 @@ async def deploy_job(
     body: Annotated[JobDeployRequest | None, Body()] = None,
     force_event: Annotated[Literal["START", "STOP", "DELETE", "CRON"] | None, Query(alias="forceEvent")] = None,
 ) -> dict[str, Any]:
-    if force_event not in (None, "START"):
-        raise BadRequest(
-            f"forceEvent: running a job's {force_event} event on demand is not supported yet; a deploy runs its START "
-            "event (lifecycle jobs) or schedules it (cron jobs)"
-        )
     versions = {k: v for k, v in (body.model_dump() if body else {}).items() if v}
     return await actions.service_action(
-        request, session, principal, background, "JOB", service_id, "DEPLOY", versions or None
+        request, session, principal, background, "JOB", service_id, "DEPLOY", versions or None, force_event
     )
 
 

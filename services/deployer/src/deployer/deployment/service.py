@@ -12,6 +12,7 @@ from deployer import lookup, queue
 from deployer.models import Deployment
 from deployer.status import service as statuses
 from slipway.desired import DesiredState
+from slipway.errors import BadRequest
 from slipway.principal import Principal
 
 
@@ -24,7 +25,10 @@ async def service_action(
     service_id: uuid.UUID,
     action: str,
     versions: dict[str, Any] | None = None,
+    force_event: str | None = None,
 ) -> dict[str, Any]:
+    if force_event is not None:  # checked before anything is written (a version set, a deployment queued)
+        check_event(await lookup.service(request, kind, service_id), str(service_id), force_event)
     if versions and any(versions.values()):
         state = await lookup.set_version(request, str(service_id), kind, **versions)
     else:
@@ -37,6 +41,7 @@ async def service_action(
         versions=versions,
         origin=principal.origin,
         triggered_by=lookup.who(principal),
+        force_event=force_event,
     )
     lookup.prefetch(request, dep.id, dep.environment_id)
     background.add_task(lookup.poke, request)
@@ -50,6 +55,24 @@ async def service_action(
         "sub_action": "NONE",
     }
     return status
+
+
+def check_event(state: DesiredState, service_id: str, event: str) -> None:
+    """A job's forceEvent must be one it has: CRON for a cron job, START, STOP or DELETE for a lifecycle job that
+    runs on that event."""
+    svc = state.service(service_id)
+    job = svc.job if svc is not None else None
+    if job is None:
+        raise BadRequest("forceEvent applies to jobs only")
+    if job.kind == "CRON" and event != "CRON":
+        raise BadRequest(f"forceEvent={event}: a cron job runs its schedule's command with forceEvent=CRON")
+    if job.kind == "LIFECYCLE":
+        if event == "CRON":
+            raise BadRequest("forceEvent=CRON: this is a lifecycle job; force START, STOP or DELETE")
+        if not getattr(job, f"on_{event.lower()}"):
+            raise BadRequest(
+                f"forceEvent={event}: this lifecycle job does not run on {event} (schedule.on_{event.lower()})"
+            )
 
 
 async def env_action(

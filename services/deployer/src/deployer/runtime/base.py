@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from slipway.desired import DesiredState, RegistryRef, ServiceSpec
+from slipway.joboutput import OutputValue
 
 # A progress line for the deployment log (secrets already masked by the caller's logger).
 LogSink = Callable[[str], Awaitable[None]]
@@ -23,6 +24,14 @@ class Applied:
     changed: bool
     container_ids: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
+    output: str = ""  # a job's last log lines (the deployment's log shows them, masked)
+    outputs: dict[str, OutputValue] | None = None  # what a job's run wrote to /qovery-output/qovery-output.json
+
+
+def job_limit(service: ServiceSpec, default: float) -> float:
+    """A job run's maximum duration: its own `max_duration_seconds`, else the deployer's limit."""
+    own = service.job.max_duration_seconds if service.job is not None else None
+    return float(own) if own else default
 
 
 @dataclass

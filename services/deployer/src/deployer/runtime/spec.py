@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from slipway.desired import DesiredState, ProbeSpec, ServiceSpec, public_hosts
+from slipway.joboutput import OUTPUT_DIR
 
 LABEL_PREFIX = "slipway."
 L_MANAGED = "slipway.managed-by"
@@ -207,12 +208,18 @@ def create_config(
 
 
 def files_archive(service: ServiceSpec) -> bytes | None:
-    """A tar of the service's file variables for `PUT /containers/{id}/archive?path=/` (secrets mode 0400)."""
-    if not service.files:
+    """A tar of the service's file variables for `PUT /containers/{id}/archive?path=/` (secrets mode 0400); a job's
+    also has the directory its run may write its outputs to (/qovery-output, writable by any user)."""
+    if not service.files and service.kind != "JOB":
         return None
     buf = io.BytesIO()
     dirs: set[str] = set()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        if service.kind == "JOB":
+            info = tarfile.TarInfo(OUTPUT_DIR.lstrip("/"))
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777
+            tar.addfile(info)
         for f in service.files:
             path = PurePosixPath("/", f.path)
             for parent in reversed(path.parents):

@@ -35,7 +35,15 @@ from aiodocker.volumes import DockerVolume
 from deployer.edge.caddy import EdgeError, Route
 from deployer.images import image_ref
 from deployer.runtime import spec as S
-from deployer.runtime.base import Applied, ImageTarget, InstanceStatus, LogSink, RolloutFailed, ServiceStatus
+from deployer.runtime.base import (
+    Applied,
+    ImageTarget,
+    InstanceStatus,
+    LogSink,
+    RolloutFailed,
+    ServiceStatus,
+    job_limit,
+)
 from deployer.runtime.docker.base import show
 from deployer.runtime.docker.edgenet import EdgeNetworking
 from deployer.runtime.docker.instances import (
@@ -52,6 +60,7 @@ from deployer.runtime.docker.instances import (
 from deployer.runtime.docker.logs import LogFollowing
 from deployer.runtime.probes import LivenessWatcher, ProbeFailed, ProbeTarget, wait_ready
 from slipway.desired import DesiredState, ServiceSpec
+from slipway.joboutput import MAX_FILE_BYTES, OUTPUT_FILE, OutputError, OutputValue, parse
 
 log = logging.getLogger("deployer.runtime.docker")
 
@@ -315,18 +324,43 @@ class DockerEngineDriver(EdgeNetworking, LogFollowing):
         await self._remove(await self._service_instances(state.environment_id, service.id))
         inst = await self._start_instance(state, service, image, deployment_id, digest, [], 0, network, True)
         await sink(f"{service.name}: job started ({inst.name})")
+        limit = job_limit(service, self.job_timeout)
         try:
-            async with asyncio.timeout(self.job_timeout):
+            async with asyncio.timeout(limit):
                 result = await self.docker.containers.container(inst.id).wait()
         except TimeoutError:
             tails = await self._tails([inst])
             await self._remove([inst])
-            raise RolloutFailed(f"job did not finish within {self.job_timeout:g}s\n{tails}".strip()) from None
+            raise RolloutFailed(
+                f"job did not finish within its maximum duration ({limit:g}s)\n{tails}".strip()
+            ) from None
         code = int(result.get("StatusCode", -1))
         if code != 0:
             raise RolloutFailed(f"job exited with code {code}\n{await self._tails([inst])}".strip())
+        outputs = await self._outputs(inst)
         await sink(f"{service.name}: job completed")
-        return Applied(True, [inst.id])
+        return Applied(True, [inst.id], output=await self._tails([inst]), outputs=outputs)
+
+    async def _outputs(self, inst: Instance) -> dict[str, OutputValue] | None:
+        """What the run wrote to /qovery-output/qovery-output.json (None: no file); a malformed one fails the run."""
+        try:
+            archive = await self.docker.containers.container(inst.id).get_archive(OUTPUT_FILE)
+        except DockerError as exc:
+            if exc.status == 404:
+                return None
+            raise RolloutFailed(f"cannot read the job's {OUTPUT_FILE}: {exc.message}") from exc
+        with archive:
+            member = next((m for m in archive.getmembers() if m.isfile()), None)
+            handle = archive.extractfile(member) if member is not None else None
+            if handle is None:
+                raise RolloutFailed(f"{OUTPUT_FILE} is not a file")
+            if member is not None and member.size > MAX_FILE_BYTES:
+                raise RolloutFailed(f"{OUTPUT_FILE} is {member.size} bytes: at most {MAX_FILE_BYTES}")
+            raw = handle.read()
+        try:
+            return parse(raw)
+        except OutputError as exc:
+            raise RolloutFailed(str(exc)) from None
 
     async def _watch(self, environment_id: str, service: ServiceSpec) -> None:
         probe = service.liveness_probe

@@ -21,7 +21,7 @@ from typing import Any
 from deployer.edge.caddy import CaddyEdge, Route
 from deployer.images import image_ref
 from deployer.runtime import spec as S
-from deployer.runtime.base import Applied, ImageTarget, LogSink, RolloutFailed, ServiceStatus
+from deployer.runtime.base import Applied, ImageTarget, LogSink, RolloutFailed, ServiceStatus, job_limit
 from deployer.runtime.kubernetes import jobs as J
 from deployer.runtime.kubernetes import manifests as M
 from deployer.runtime.kubernetes.api import KubeApi, KubeError, counting, kind_of
@@ -234,7 +234,7 @@ class KubernetesDriver(LiveState, Drift):
         written, pulls = await self._prepare(state, service, sink)
         config_written, config = await self._sync_config(state, service)
         written = config_written or written
-        timeout = int(self.job_timeout)
+        timeout = int(job_limit(service, self.job_timeout))
         if service.job.kind == "CRON":
             J.check_time_zone(service, versions.minor)
             cron = J.cron_job(state, service, image, self.installation, pulls, timeout, versions.batch_cron)
