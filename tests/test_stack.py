@@ -117,7 +117,13 @@ def test_a_component_that_cannot_start_is_named_with_its_log(tmp_path, database_
         ports = {name: _free() for name in SERVICES}
         ports["catalog"] = taken
         (state / "stack.json").write_text(json.dumps({"internal_key": "k" * 32, "ports": ports}))
-        env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": nats_server.url, "SLIPWAY_READY_TIMEOUT": "60"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "NATS_URL": nats_server.url,
+            "SLIPWAY_READY_TIMEOUT": "60",
+            "SLIPWAY_DATABASE_IMAGES_DEFER": "1",
+        }
         cmd = [sys.executable, "-m", "slipway_stack", "--state-dir", str(state)]
         try:
             up = subprocess.run([*cmd, "up"], capture_output=True, text=True, env=env, timeout=300)
