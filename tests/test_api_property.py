@@ -2,7 +2,7 @@
 operation Slipway serves (valid and invalid input, against real resources where the path names them): no answer is
 a 5xx, and every 2xx is valid against Qovery's schema. Every operation Slipway does not serve answers a clear 501.
 
-`SLIPWAY_PROPERTY_EXAMPLES` (default 8) bounds the examples per operation and generation mode; the inputs are
+`SLIPWAY_PROPERTY_EXAMPLES` (default 5) bounds the examples per operation and generation mode; the inputs are
 derandomized, so a run is reproducible and a failure names the request that caused it.
 """
 
@@ -28,7 +28,7 @@ from .e2e_world import api_client, engine_client, until
 
 pytestmark = pytest.mark.stack
 
-EXAMPLES = int(os.environ.get("SLIPWAY_PROPERTY_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("SLIPWAY_PROPERTY_EXAMPLES", "5"))
 SERVICES = ("iam.main", "catalog.main", "builder.main", "deployer.main", "logs.main")
 # Operations that start work on an engine or a builder get no real ids: generated Git URLs, images and engine
 # addresses would make the stack reach hosts beyond this machine. The deploy tests drive them for real.

@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from catalog import rotate
 from catalog.database.service import master_password
-from catalog.models import Base, Cluster, ContainerRegistry, GitToken, GitWebhookSecret, Service, Variable
+from catalog.models import Base, Cluster, ContainerRegistry, GitToken, GitWebhookSecret, JobOutput, Service, Variable
 from catalog.registry.service import stored_config
 from catalog.variable.resolve import resolve_service
 from slipway.crypto import Keyring, generate_key, key_id, keyring_from, parse_keys
 
 from .test_clone_services import GIT_TOKEN, World, build_world
 from .test_clusters import KUBECONFIG, ON_PREMISE, Catalog, catalog  # noqa: F401  (fixture)
+from .test_job_outputs import report
 
 HUB = {"name": "Hub", "kind": "DOCKER_HUB", "config": {"username": "hub-user", "password": "hub-s3cr3t"}}
 
@@ -36,6 +37,8 @@ async def _secrets(cat: Catalog) -> World:
     )
     assert r.status_code == 204, r.text
     assert (await cat.api.get(f"/slipway/organization/{w.organization}/gitWebhook")).status_code == 200  # 3 secrets
+    outputs = {"TOKEN": {"value": "out-s3cret", "sensitive": True}, "COUNT": {"value": "1"}}
+    assert (await report(cat, w.job, outputs)).status_code == 204  # one sensitive job output
     return w
 
 
@@ -49,6 +52,7 @@ async def _ciphertexts(cat: Catalog) -> list[str]:
             *(await session.scalars(select(Variable.value_encrypted))),
             *((s.config or {}).get("password_encrypted") for s in await session.scalars(select(Service))),
             *(await session.scalars(select(GitWebhookSecret.secret_encrypted))),
+            *(await session.scalars(select(JobOutput.value_encrypted))),
         ]
     return [c for c in found if c]
 
@@ -80,7 +84,9 @@ async def _plaintexts(cat: Catalog, w: World, keys: Keyring) -> dict[str, Any]:
             "registries": [r for r in registries if r],
             "tokens": tokens,
             "password": master_password(db, keys),
-            "api": {k: api_env[k] for k in ("API_TOKEN", "ENV_SECRET", "DATABASE_URL")},
+            "api": {
+                k: v for k, v in api_env.items() if k in ("API_TOKEN", "ENV_SECRET", "DATABASE_URL") or "OUTPUT" in k
+            },
             "web": {k: web_env[k] for k in ("ENV_SECRET", "SECRET_ALIAS")},
         }
 
@@ -107,12 +113,12 @@ async def test_rotation_moves_everything_to_the_new_key(catalog: Catalog) -> Non
     new_only = Keyring.from_value(new_key)
     ring = Keyring([*parse_keys(new_key), *(k for k in _keys(catalog))])
     stored = await _ciphertexts(catalog)
-    assert len(stored) == 10 and not any(c.split(".")[1] == new_only.primary_kid for c in stored)
+    assert len(stored) == 11 and not any(c.split(".")[1] == new_only.primary_kid for c in stored)
 
     # a dry run counts and writes nothing
     out = io.StringIO()
     counted = await rotate.rotate(catalog.app.state.db, ring, batch_size=2, dry_run=True, out=out)
-    assert sum(c.rotated for c in counted.values()) == 10 and await _ciphertexts(catalog) == stored
+    assert sum(c.rotated for c in counted.values()) == 11 and await _ciphertexts(catalog) == stored
     assert "dry run" in out.getvalue()
 
     out = io.StringIO()
@@ -125,11 +131,12 @@ async def test_rotation_moves_everything_to_the_new_key(catalog: Catalog) -> Non
         "services.config.password_encrypted": (1, 0),
         "tombstones.state_encrypted": (0, 0),
         "git_webhook_secrets.secret_encrypted": (3, 0),
+        "job_outputs.value_encrypted": (1, 0),
     }
     report = out.getvalue()
     assert "variables.value_encrypted: 2 scanned" in report  # progress, batch by batch
-    assert "total: 10 scanned, 10 re-encrypted, 0 already current, 0 failed" in report
-    for secret in (GIT_TOKEN, "a-s3cret", "hub-s3cr3t", before["password"]):
+    assert "total: 11 scanned, 11 re-encrypted, 0 already current, 0 failed" in report
+    for secret in (GIT_TOKEN, "a-s3cret", "hub-s3cr3t", "out-s3cret", before["password"]):
         assert secret not in report
 
     # the new key alone decrypts everything, to the same values
@@ -137,7 +144,7 @@ async def test_rotation_moves_everything_to_the_new_key(catalog: Catalog) -> Non
     assert await _plaintexts(catalog, w, new_only) == before
     # idempotent: a second run finds nothing to do
     again = await rotate.rotate(catalog.app.state.db, ring, batch_size=3, out=io.StringIO())
-    assert sum(c.rotated for c in again.values()) == 0 and sum(c.current for c in again.values()) == 10
+    assert sum(c.rotated for c in again.values()) == 0 and sum(c.current for c in again.values()) == 11
 
 
 async def test_the_command_reports_values_it_cannot_decrypt(
@@ -159,10 +166,10 @@ async def test_the_command_reports_values_it_cannot_decrypt(
     output = capsys.readouterr().out
     assert status == 1
     assert f"variables.value_encrypted {broken}: cannot decrypt" in output
-    assert "total: 10 scanned, 9 re-encrypted, 0 already current, 1 failed" in output
+    assert "total: 11 scanned, 10 re-encrypted, 0 already current, 1 failed" in output
     # the rest was rotated; a second run only reports the broken value again
     assert await asyncio.to_thread(rotate.main, []) == 1
-    assert "total: 10 scanned, 0 re-encrypted, 9 already current, 1 failed" in capsys.readouterr().out
+    assert "total: 11 scanned, 0 re-encrypted, 10 already current, 1 failed" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         rotate.main(["--batch-size", "0"])
 

@@ -23,7 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.cluster.service import _kubeconfig_context
 from catalog.database.service import password_context
 from catalog.gittoken.service import _context as git_token_context
-from catalog.models import Cluster, ContainerRegistry, GitToken, GitWebhookSecret, Service, Tombstone, Variable
+from catalog.job.outputs import output_context
+from catalog.models import (
+    Cluster,
+    ContainerRegistry,
+    GitToken,
+    GitWebhookSecret,
+    JobOutput,
+    Service,
+    Tombstone,
+    Variable,
+)
 from catalog.registry.service import _context as registry_context
 from catalog.settings import CatalogSettings
 from catalog.variable.items import value_context
@@ -65,6 +75,8 @@ TARGETS = [
            _set_password, lambda row: password_context(row.id), Service.kind == "DATABASE"),
     Target("tombstones.state_encrypted", Tombstone, *_attribute("state_encrypted"), lambda row: f"tombstone:{row.id}"),
     Target("git_webhook_secrets.secret_encrypted", GitWebhookSecret, *_attribute("secret_encrypted"), secret_context),
+    Target("job_outputs.value_encrypted", JobOutput, *_attribute("value_encrypted"),
+           lambda row: output_context(row.job_id, row.key), JobOutput.value_encrypted.is_not(None)),
 ]  # fmt: skip
 
 

@@ -57,8 +57,9 @@ class JobOutput(Base):
 
     __tablename__ = "job_outputs"
 
-    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
     environment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     value: Mapped[str | None] = mapped_column(Text)  # not sensitive
     value_encrypted: Mapped[str | None] = mapped_column(Text)  # sensitive
@@ -68,6 +69,7 @@ class JobOutput(Base):
 
 
 Index("ix_job_outputs_environment", JobOutput.environment_id)
+Index("uq_job_outputs_key", JobOutput.job_id, JobOutput.key, unique=True)
 
 
 class CustomDomain(Base):

@@ -20,6 +20,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "job_outputs",
+        sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("job_id", sa.Uuid(), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("environment_id", sa.Uuid(), nullable=False),
@@ -30,12 +31,14 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(["job_id"], ["catalog.services.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["environment_id"], ["catalog.environments.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("job_id", "key"),
+        sa.PrimaryKeyConstraint("id"),
         schema="catalog",
     )
     op.create_index("ix_job_outputs_environment", "job_outputs", ["environment_id"], schema="catalog")
+    op.create_index("uq_job_outputs_key", "job_outputs", ["job_id", "key"], unique=True, schema="catalog")
 
 
 def downgrade() -> None:
+    op.drop_index("uq_job_outputs_key", table_name="job_outputs", schema="catalog")
     op.drop_index("ix_job_outputs_environment", table_name="job_outputs", schema="catalog")
     op.drop_table("job_outputs", schema="catalog")
