@@ -308,6 +308,7 @@ class CaddyEdge:
                 ids.append(rid)
                 have = current.pop(rid, None)
                 if have is None:
+                    log.info("edge: route %s for %s%s added", rid, host, prefix or "")
                     await self._insert(_route_json(rid, host, prefix, target), at_start=prefix is not None)
                 elif have.host != host or have.path_prefix != prefix:
                     await self._call("PATCH", f"/id/{rid}", _route_json(rid, host, prefix, target))
@@ -319,6 +320,7 @@ class CaddyEdge:
                 elif have.upstreams != target:
                     await self._call("PATCH", f"/id/{rid}/handle/0/upstreams", [{"dial": u} for u in target])
             for rid in current:
+                log.info("edge: route %s removed (no longer wanted)", rid)
                 await self._call("DELETE", f"/id/{rid}")
             await self._sync_tls()
         return ids
@@ -327,6 +329,7 @@ class CaddyEdge:
         async with self._lock:
             for route in await self.list_routes():
                 if route.service_id == service_id:
+                    log.info("edge: route %s for %s removed with its service", route.route_id, route.host)
                     await self._call("DELETE", f"/id/{route.route_id}")
             await self._sync_tls()
 
