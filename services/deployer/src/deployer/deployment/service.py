@@ -27,12 +27,14 @@ async def service_action(
     versions: dict[str, Any] | None = None,
     force_event: str | None = None,
 ) -> dict[str, Any]:
-    if force_event is not None:  # checked before anything is written (a version set, a deployment queued)
-        check_event(await lookup.service(request, kind, service_id), str(service_id), force_event)
     if versions and any(versions.values()):
+        if force_event is not None:  # checked before the version is written
+            check_event(await lookup.service(request, kind, service_id), str(service_id), force_event)
         state = await lookup.set_version(request, str(service_id), kind, **versions)
     else:
         state = await lookup.service(request, kind, service_id)
+        if force_event is not None:  # checked before the deployment is queued
+            check_event(state, str(service_id), force_event)
     dep = await queue.enqueue(
         session,
         lookup.scope_of(state),
