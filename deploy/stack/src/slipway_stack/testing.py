@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import subprocess
 import sys
 import time
@@ -41,15 +43,31 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack: cross-service test against the full embedded stack")
 
 
+@contextlib.contextmanager
+def own_state_dir(name: str) -> Iterator[Path]:
+    """A state folder outside pytest's base temp, removed afterwards.
+
+    pytest resets its base folder (/tmp/pytest-of-<user>) to 0700 at every session start and prunes old
+    runs: state a server reads as another user (Postgres runs as slipway-pg under root) or that must outlive
+    a second pytest session on the machine does not belong there.
+    """
+    root = Path(tempfile.mkdtemp(prefix=f"slipway-{name}-", dir="/var/tmp"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # -- Postgres -------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    root = tmp_path_factory.mktemp("pg")
-    pg = EmbeddedPostgres(root / "pgdata", free_port(), root / "postgres.log")
-    pg.init()
-    pg.start()
-    yield pg
-    pg.stop()
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    with own_state_dir("pg") as root:
+        pg = EmbeddedPostgres(root / "pgdata", free_port(), root / "postgres.log")
+        pg.init()
+        pg.start()
+        yield pg
+        pg.stop()
 
 
 def create_database(pg: EmbeddedPostgres) -> str:
@@ -209,13 +227,17 @@ def stack_processes(state_dir: Path) -> list[int]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def stack() -> Iterator[RunningStack]:
+    with own_state_dir("stack") as root:
+        yield from _stack(root / ".slipway")
+
+
+def _stack(state: Path) -> Iterator[RunningStack]:
     import json
 
     from slipway_stack.kube.cluster import EmbeddedKubernetes
     from slipway_stack.kube.testing import running_cluster
 
-    state = tmp_path_factory.mktemp("stack") / ".slipway"
     # one embedded cluster per machine: the session's own, or the one another stack already runs
     other = running_cluster()
     env = {**_stack_env(), "SLIPWAY_KUBERNETES": str(other / "kubeconfig") if other else "embedded"}
