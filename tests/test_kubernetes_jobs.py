@@ -68,8 +68,15 @@ def jobs(stack: RunningStack, kubernetes: KubeCluster, tmp_path_factory: pytest.
 
 
 def test_a_lifecycle_job_runs_as_a_job_and_its_output_reaches_the_service_logs(jobs: JobWorld) -> None:
+    written = '{"SCHEMA": {"value": "v7", "sensitive": false}, "DB_TOKEN": {"value": "k8s-s3cret", "sensitive": true}}'
     schedule = {
-        "on_start": {"arguments": ["sh", "-c", "echo migrated up; echo second line"]},
+        "on_start": {
+            "arguments": [
+                "sh",
+                "-c",
+                f"echo migrated up; echo second line; echo '{written}' > /qovery-output/qovery-output.json",
+            ]
+        },
         "on_delete": {"arguments": ["sh", "-c", "echo cleaned up"]},
     }
     job = jobs.job("migrate", schedule)
@@ -86,6 +93,13 @@ def test_a_lifecycle_job_runs_as_a_job_and_its_output_reaches_the_service_logs(j
     assert int(runs[0]["status"]["succeeded"]) == 1
     lines = jobs.service_output(job["id"], "second line")
     assert any("migrated up" in line for line in lines) and not any("default command" in x for x in lines), lines
+    # its output file became variables of the environment, the sensitive one a secret shown nowhere
+    listed = jobs.ok(jobs.api.get("/variable", params={"parent_id": job["id"], "scope": "JOB"}))
+    head = f"QOVERY_OUTPUT_JOB_Z{job['id'].replace('-', '')[:8].upper()}"
+    outputs = {v["key"]: v for v in listed["results"] if v["key"].startswith(head)}
+    assert set(outputs) == {f"{head}_SCHEMA", f"{head}_DB_TOKEN"}, sorted(outputs)
+    assert outputs[f"{head}_SCHEMA"]["value"] == "v7" and outputs[f"{head}_DB_TOKEN"]["is_secret"]
+    assert "k8s-s3cret" not in str(listed) and "k8s-s3cret" not in jobs.deployment_log(queued["execution_id"])
     # a second deploy replaces the run: one Job, the new one
     again = jobs.ok(jobs.api.post(f"/job/{job['id']}/deploy", json={}), 202)
     assert jobs.wait_terminal(again["execution_id"], timeout=300) == "DEPLOYED"
@@ -105,6 +119,14 @@ def test_a_failing_lifecycle_job_reports_its_exit_code_and_output(jobs: JobWorld
     text = jobs.deployment_log(queued["execution_id"])
     assert "exited with code 3" in text and "about to fail" in text, text[-2000:]
     assert jobs.ok(jobs.api.get(f"/job/{job['id']}/status"))["state"] == "DEPLOYMENT_ERROR"
+    # a malformed output file fails a run that exited 0, naming the problem
+    bad = jobs.job(
+        "bad-output", {"on_start": {"arguments": ["sh", "-c", "echo '[1]' > /qovery-output/qovery-output.json"]}}
+    )
+    queued = jobs.ok(jobs.api.post(f"/job/{bad['id']}/deploy", json={}), 202)
+    assert jobs.wait_terminal(queued["execution_id"], timeout=300) == "DEPLOYMENT_ERROR"
+    text = jobs.deployment_log(queued["execution_id"])
+    assert "/qovery-output/qovery-output.json must be an object" in text, text[-2000:]
 
 
 def test_a_cron_job_is_a_cron_job_that_runs_and_stop_suspends_it(jobs: JobWorld) -> None:

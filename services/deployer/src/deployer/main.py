@@ -62,13 +62,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
         )
-        app.state.scheduler = Scheduler(
-            app.state.db,
-            app.state.catalog.desired_state,
-            drivers.for_state,
-            tick_seconds=settings.cron_tick_seconds,
-            stale_seconds=settings.cron_stale_seconds,
-        )
+        app.state.scheduler = Scheduler(app.state.db, app.state.worker.poke, tick_seconds=settings.cron_tick_seconds)
         workers[:] = [app.state.worker]
         await drivers.adopt_local()
         await app.state.worker.start()

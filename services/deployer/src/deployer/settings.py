@@ -23,7 +23,6 @@ class DeployerSettings(ServiceSettings):
     # the cron scheduler (scheduler.py): how often due CRON schedules are looked for, and how long a run
     # marked by a process that died blocks the next ones (the engine's job timeout, 1 h, plus a margin)
     cron_tick_seconds: float = 10.0
-    cron_stale_seconds: float = 3900.0
     # the runtime driver for docker-engine clusters ("docker": Docker Engine API through DOCKER_HOST)
     runtime: str = "docker"
     # the docker-engine runtime driver (runtime/docker.py) and the Caddy edge it routes through (edge/caddy.py)

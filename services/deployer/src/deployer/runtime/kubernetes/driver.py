@@ -253,8 +253,9 @@ class KubernetesDriver(LiveState, Drift):
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.api.delete(J.JOBS, ns, job_name))
             raise
+        found = await J.outputs(self.api, ns, job_name)
         await sink(f"{service.name}: job completed")
-        return Applied(True, [job_name])
+        return Applied(True, [job_name], outputs=found)
 
     async def _delete_runs(self, namespace: str, service_id: str, active_only: bool = False) -> None:
         """A job service's Jobs (its lifecycle runs), their pods with them; `active_only`: only what runs."""

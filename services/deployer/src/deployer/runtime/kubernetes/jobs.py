@@ -6,6 +6,10 @@ engine. `backoffLimit` 0 (a failed run is reported, not retried behind the user'
 the job's maximum duration, `ttlSecondsAfterFinished` where the cluster's TTL controller honours it. A CronJob
 runs the same pod template on its schedule, one run at a time (`concurrencyPolicy: Forbid`); stopping the job
 suspends it.
+
+A lifecycle run's outputs (/qovery-output/qovery-output.json) come back through the container's termination
+message: the kubelet mounts a writable file at that path and, once the container ended, copies it into the pod's
+status — at most 4096 bytes, so a larger file fails the run with that limit named.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from deployer.runtime.kubernetes import manifests as M
 from deployer.runtime.kubernetes.api import KubeApi, kind_of
 from deployer.runtime.kubernetes.rollout import HINTS, last_output
 from slipway.desired import DesiredState, ServiceSpec
+from slipway.joboutput import OUTPUT_FILE, OutputError, OutputValue, parse
 
 JOBS = kind_of("batch/v1", "Job")
 PODS = kind_of("v1", "Pod")
 L_RUN = M.L + "run-id"
 FINISHED_TTL = 24 * 3600  # a finished run's Job is kept a day at most (the next run replaces it anyway)
 UTC_ZONES = ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z")
+MAX_MESSAGE = 4096  # the kubelet keeps this much of a termination message file (its last bytes)
 
 
 def run_name(service: ServiceSpec, run_id: str) -> str:
@@ -60,6 +66,9 @@ def job(
 ) -> dict[str, Any]:
     spec = job_spec(state, service, image, installation, pull, timeout)
     spec["template"]["metadata"]["labels"][L_RUN] = run_id[:63]
+    container = spec["template"]["spec"]["containers"][0]
+    container["terminationMessagePath"] = OUTPUT_FILE  # the run's outputs, handed back by the kubelet
+    container["terminationMessagePolicy"] = "File"
     meta = {
         "name": run_name(service, run_id),
         "namespace": M.namespace_of(state),
@@ -157,6 +166,27 @@ async def wait_finished(
             raise RolloutFailed(f"job did not finish within {limit:g}s")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 1.0)
+
+
+async def outputs(api: KubeApi, namespace: str, name: str) -> dict[str, OutputValue] | None:
+    """What the finished run `name` wrote to its output file (None: nothing); RolloutFailed when malformed."""
+    pods = (await api.list(PODS, namespace, f"job-name={name}"))["items"]
+    for pod in pods:
+        for c in pod.get("status", {}).get("containerStatuses") or []:
+            message = ((c.get("state") or {}).get("terminated") or {}).get("message") or ""
+            raw = message.encode()
+            if not raw.strip():
+                continue
+            if len(raw) >= MAX_MESSAGE:
+                raise RolloutFailed(
+                    f"{OUTPUT_FILE} is {MAX_MESSAGE} bytes or more: on Kubernetes a job's outputs are read from its "
+                    f"termination message, which the kubelet cuts at {MAX_MESSAGE} bytes"
+                )
+            try:
+                return parse(raw)
+            except OutputError as exc:
+                raise RolloutFailed(str(exc)) from None
+    return None
 
 
 def _exit(pods: list[dict[str, Any]]) -> str:
