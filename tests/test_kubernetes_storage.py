@@ -1,11 +1,15 @@
 """Storage on the embedded Kubernetes cluster, through the public API: a container with storage runs as a
 StatefulSet whose volume claim the stack's provisioner binds; its data survives a restart and a new version,
-and uninstalling it removes the claim and the volume."""
+and uninstalling it removes the claim and the volume. A container database (PostgreSQL, from the image built
+here) is a StatefulSet with a claim too: its rows survive a restart, and it goes with its claim."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -69,6 +73,30 @@ class StorageWorld(KubeWorld):
     def wait(self, queued: dict) -> str:  # type: ignore[type-arg]
         return self.wait_terminal(queued["execution_id"], timeout=300)
 
+    def pods_of(self, service_id: str) -> list[dict[str, Any]]:
+        selector = f"slipway.dev/service-id={service_id}"
+        found = self.kube(f"/api/v1/namespaces/{self.namespace}/pods?labelSelector={selector}")
+        return list((found or {"items": []})["items"])
+
+    def sql(self, database_id: str, *statements: str) -> Any:
+        """Run statements on the database's (single, ready) pod from this machine; answers the last one's value."""
+        [pod] = [p for p in self.pods_of(database_id) if p["status"].get("phase") == "Running"]
+        secret = self.ok(self.api.get(f"/database/{database_id}/masterCredentials"))
+
+        async def run() -> Any:
+            conn = await asyncpg.connect(
+                host=pod["status"]["podIP"], port=5432, user=secret["login"], password=secret["password"],
+                database="postgres", timeout=10,
+            )  # fmt: skip
+            try:
+                for statement in statements[:-1]:
+                    await conn.execute(statement)
+                return await conn.fetchval(statements[-1])
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
 
 @pytest.fixture(scope="module")
 def disk(
@@ -104,3 +132,42 @@ def test_storage_survives_restart_and_new_version_and_goes_with_the_service(disk
     assert disk.wait(removed) == "DELETED"
     until(lambda: not disk.claims(), 60, "the claim to go")
     until(lambda: disk.kube(f"/api/v1/persistentvolumes/{volume}") is None, 60, "the volume to go with its data")
+
+
+def test_a_database_is_a_stateful_set_whose_rows_survive_a_restart_and_that_goes_with_its_claim(
+    disk: StorageWorld, database_images: dict[str, str]
+) -> None:
+    body = {"name": "pg", "type": "POSTGRESQL", "version": "15", "mode": "CONTAINER", "accessibility": "PRIVATE"}
+    db = disk.ok(disk.api.post(f"/environment/{disk.env['id']}/database", json=body), 201)
+    queued = disk.ok(disk.api.post(f"/database/{db['id']}/deploy", json={}), 202)
+    assert disk.wait(queued) == "DEPLOYED", disk.deployment_log(queued["execution_id"])[-2000:]
+    selector = f"labelSelector=slipway.dev/service-id={db['id']}"
+    (found,) = disk.kube(f"/apis/apps/v1/namespaces/{disk.namespace}/statefulsets?{selector}")["items"]  # type: ignore[index]
+    container = found["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == database_images["POSTGRESQL"].replace("{version}", "15"), container["image"]
+    assert (
+        found["spec"]["volumeClaimTemplates"] and found["metadata"]["labels"]["slipway.dev/organization-id"] == disk.org
+    )
+    claims = disk.kube(f"/api/v1/namespaces/{disk.namespace}/persistentvolumeclaims?{selector}")["items"]  # type: ignore[index]
+    assert len(claims) == 1 and claims[0]["status"]["phase"] == "Bound", claims
+    assert (
+        disk.sql(db["id"], "CREATE TABLE kept (v text)", "INSERT INTO kept VALUES ('row')", "SELECT count(*) FROM kept")
+        == 1
+    )
+
+    restarted = disk.ok(disk.api.post(f"/database/{db['id']}/restart-service"), 202)
+    assert disk.wait(restarted) == "RESTARTED", disk.deployment_log(restarted["execution_id"])[-2000:]
+    until(lambda: _answers(disk, db["id"]), 120, "the restarted database to answer")
+    assert disk.sql(db["id"], "SELECT string_agg(v, ',') FROM kept") == "row"
+
+    removed = disk.ok(disk.api.post(f"/database/{db['id']}/uninstall", json={}), 202)
+    assert disk.wait(removed) == "DELETED"
+    gone = f"/api/v1/namespaces/{disk.namespace}/persistentvolumeclaims?{selector}"
+    until(lambda: not disk.kube(gone)["items"] and not disk.pods_of(db["id"]), 90, "the database and its claim to go")  # type: ignore[index]
+
+
+def _answers(disk: StorageWorld, database_id: str) -> bool:
+    try:
+        return disk.sql(database_id, "SELECT 1") == 1
+    except (TimeoutError, OSError, ValueError, asyncpg.PostgresError):
+        return False

@@ -19,9 +19,9 @@ import asyncio
 import contextlib
 import os
 import shutil
-import tempfile
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -227,9 +227,13 @@ def stack_processes(state_dir: Path) -> list[int]:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[RunningStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     with own_state_dir("stack") as root:
-        yield from _stack(root / ".slipway")
+        try:
+            yield from _stack(root / ".slipway")
+        finally:  # the services' logs outlive the stack, in pytest's folder (kept for its last runs)
+            with contextlib.suppress(OSError):
+                shutil.copytree(root / ".slipway" / "logs", tmp_path_factory.getbasetemp() / "stack-logs")
 
 
 def _stack(state: Path) -> Iterator[RunningStack]:
