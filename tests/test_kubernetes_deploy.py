@@ -17,7 +17,7 @@ import pytest
 
 from slipway_stack.kube.testing import KubeCluster
 from slipway_stack.testing import RunningStack
-from tests.e2e_world import BROKEN, DOCKERFILE, Prober, Repo, World, build_image, until
+from tests.e2e_world import BROKEN, DOCKERFILE, TERMINAL, Prober, Repo, World, build_image, until
 
 pytestmark = pytest.mark.stack
 
@@ -289,6 +289,53 @@ def test_a_signed_push_deploys_on_kubernetes(world: KubeWorld) -> None:
     execution = queued[0]["identifier"]["execution_id"]
     assert world.wait_terminal(execution, 300) == "DEPLOYED", world.deployment_log(execution)
     until(lambda: world.get().text.strip() == "v3", 60, "the pushed commit to serve")
+
+
+def test_a_pull_request_gets_a_preview_on_kubernetes_that_goes_when_merged(world: KubeWorld) -> None:
+    from tests.test_previews_e2e import github_pull
+
+    rule = world.ok(world.api.get(f"/environment/{world.env['id']}/deploymentRule"))
+    rule_url = f"/environment/{world.env['id']}/deploymentRule/{rule['id']}"
+    world.ok(world.api.put(rule_url, json={**rule, "auto_preview": True}))
+    edit = {"auto_preview": True, "healthchecks": world.app["healthchecks"]}
+    world.ok(world.api.put(f"/application/{world.app['id']}", json=edit))
+    hooks = world.ok(world.api.get(f"/slipway/organization/{world.org}/gitWebhook"))["results"]
+    hook = next(h for h in hooks if h["provider"] == "GITHUB")
+    project = world.env["project"]["id"]
+
+    def previews() -> list[dict[str, Any]]:
+        found = world.ok(world.api.get(f"/project/{project}/environment"))["results"]
+        return [e for e in found if e["mode"] == "PREVIEW"]
+
+    world.repo.git("checkout", "-q", "-b", "feature")
+    try:
+        head = world.repo.commit(DOCKERFILE, "pr-1")
+    finally:
+        world.repo.git("checkout", "-q", "main")
+    assert github_pull(hook, world.repo.url, "opened", head).status_code == 202
+    [preview] = until(previews, 30, "the preview environment")
+    assert preview["cluster_id"] == world.cluster_id and preview["name"].startswith("[PR] dev - New page")
+    [app] = world.ok(world.api.get(f"/environment/{preview['id']}/application"))["results"]
+
+    def finished() -> dict[str, Any] | None:
+        found = world.ok(world.api.get(f"/environment/{preview['id']}/deploymentHistoryV2"))["results"]
+        return found[0] if found and found[0]["status"] in TERMINAL else None
+
+    done = until(finished, 300, "the preview's deployment")
+    assert done["status"] == "DEPLOYED", world.deployment_log(done["identifier"]["execution_id"])[-3000:]
+    namespace = f"slipway-{preview['id']}"
+    [pod] = world.kube(f"/api/v1/namespaces/{namespace}/pods?labelSelector=slipway.dev/service-id={app['id']}")["items"]  # type: ignore[index]
+    assert pod["metadata"]["labels"]["slipway.dev/organization-id"] == world.org
+    links = world.ok(world.api.get(f"/application/{app['id']}/link"))["results"]
+    host = str(links[0]["url"]).split("://", 1)[1].split(":")[0]
+    assert host != world.host()
+    assert httpx.get(f"{world.edge}/", headers={"Host": host}, timeout=5).text.strip() == "pr-1"
+
+    assert github_pull(hook, world.repo.url, "closed", head, merged=True).status_code == 202
+    until(lambda: world.api.get(f"/environment/{preview['id']}").status_code == 404, 30, "the preview to be deleted")
+    until(lambda: world.kube(f"/api/v1/namespaces/{namespace}") is None, 180, "the preview's namespace to go")
+    assert httpx.get(f"{world.edge}/", headers={"Host": host}, timeout=5).status_code == 404
+    assert previews() == []
 
 
 def test_stop_then_uninstall_leave_nothing_on_kubernetes(world: KubeWorld) -> None:

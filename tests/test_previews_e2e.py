@@ -21,6 +21,31 @@ from tests.e2e_world import DOCKERFILE, TERMINAL, Repo, World, application_body,
 pytestmark = pytest.mark.stack
 
 
+def github_pull(
+    hook: dict[str, Any], repo_url: str, action: str, sha: str, merged: bool = False, base: str = "main"
+) -> httpx.Response:
+    """GitHub's pull_request delivery for PR #1 (`feature` into `base`) of `repo_url`, signed with the hook's secret."""
+    pr = {
+        "number": 1,
+        "title": "New page",
+        "state": "closed" if action == "closed" else "open",
+        "merged": merged,
+        "html_url": "https://github.com/acme/shop/pull/1",
+        "head": {"ref": "feature", "sha": sha, "repo": {"full_name": "acme/shop"}},
+        "base": {"ref": base, "repo": {"full_name": "acme/shop"}},
+    }
+    repository = {"full_name": "acme/shop", "clone_url": repo_url, "html_url": repo_url}
+    body = json.dumps({"action": action, "number": 1, "pull_request": pr, "repository": repository}).encode()
+    signature = hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-Hub-Signature-256": f"sha256={signature}",
+        "X-GitHub-Event": "pull_request",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    return httpx.post(hook["url"], content=body, headers=headers, timeout=30)
+
+
 class PreviewWorld(World):
     """A blueprint environment with preview on, an application following `main`, a GitHub token at the fake."""
 
@@ -45,25 +70,7 @@ class PreviewWorld(World):
         self.repo.git("checkout", "-q", "-b", "feature")
 
     def pull(self, action: str, sha: str, merged: bool = False) -> httpx.Response:
-        pr = {
-            "number": 1,
-            "title": "New page",
-            "state": "closed" if action == "closed" else "open",
-            "merged": merged,
-            "html_url": "https://github.com/acme/shop/pull/1",
-            "head": {"ref": "feature", "sha": sha, "repo": {"full_name": "acme/shop"}},
-            "base": {"ref": "main", "repo": {"full_name": "acme/shop"}},
-        }
-        repository = {"full_name": "acme/shop", "clone_url": self.repo.url, "html_url": self.repo.url}
-        body = json.dumps({"action": action, "number": 1, "pull_request": pr, "repository": repository}).encode()
-        signature = hmac.new(self.hook["secret"].encode(), body, hashlib.sha256).hexdigest()
-        headers = {
-            "X-Hub-Signature-256": f"sha256={signature}",
-            "X-GitHub-Event": "pull_request",
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "Content-Type": "application/json",
-        }
-        return httpx.post(self.hook["url"], content=body, headers=headers, timeout=30)
+        return github_pull(self.hook, self.repo.url, action, sha, merged)
 
     def previews(self) -> list[dict[str, Any]]:
         found = self.ok(self.api.get(f"/project/{self.project}/environment"))["results"]
