@@ -146,6 +146,18 @@ def test_a_cron_job_is_a_cron_job_that_runs_and_stop_suspends_it(jobs: JobWorld)
     assert any("default command" in line for line in lines)
     until(lambda: any(int(j.get("status", {}).get("succeeded") or 0) for j in jobs.of("jobs", tick["id"])), 60)
     until(lambda: jobs.ok(jobs.api.get(f"/job/{tick['id']}/status"))["state"] == "DEPLOYED", 30, "DEPLOYED")
+    # the run is in the deployment history, with its outcome and its output, written once
+
+    def cron_runs() -> list[dict[str, Any]]:
+        return [h for h in jobs.history() if h["auditing_data"]["triggered_by"].startswith("CronJob run ")]
+
+    runs = until(cron_runs, 60, "the cron run in the deployment history")
+    names = [r["auditing_data"]["triggered_by"] for r in runs]
+    assert len(set(names)) == len(names), names  # each of the CronJob's runs once (a minute may have passed)
+    run = runs[-1]
+    assert run["status"] == "DEPLOYED" and run["auditing_data"]["origin"] == "QOVERY_INTERNAL", run
+    text = jobs.deployment_log(run["identifier"]["execution_id"])
+    assert "its CronJob ran" in text and "default command" in text and "succeeded" in text, text
     # an unchanged redeploy writes nothing (the controller's status updates move its resourceVersion)
     spec = crons[0]["spec"]
     again = jobs.ok(jobs.api.post(f"/job/{tick['id']}/deploy", json={}), 202)

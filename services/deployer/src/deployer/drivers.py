@@ -184,6 +184,12 @@ class Drivers:
                     log.warning("drift correction skipped a cluster: %s", exc)
         return corrected
 
+    def kubernetes(self) -> list[Any]:
+        """The Kubernetes drivers in use (one per registered cluster)."""
+        from deployer.runtime.kubernetes import KubernetesDriver
+
+        return [d for d in self.cache.values() if isinstance(d, KubernetesDriver)]
+
     async def close(self) -> None:
         await asyncio.gather(*self._closing, return_exceptions=True)
         for driver in self.cache.values():

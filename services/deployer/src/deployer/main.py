@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from deployer import repository
 from deployer.buildwatch import BuildWatch
 from deployer.clients import Builder, Catalog
+from deployer.cronruns import CronRuns
 from deployer.deployment.endpoints import router as deployments
 from deployer.drivers import Drivers
 from deployer.events import subscriptions
@@ -80,8 +81,11 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
         async def driver_of(environment_id: str) -> RuntimeDriver:
             return await drivers.for_environment(environment_id, catalog.environment_scope)
 
+        cron_runs = CronRuns(app.state.db, Store(app.state.db), app.state.nats, catalog.desired_state)
+
         async def drift() -> None:
-            """Kubernetes: adopt the clusters in use once, then correct drift every few seconds."""
+            """Kubernetes: adopt the clusters in use once, then correct drift and record the CronJobs' runs
+            every few seconds."""
             try:
                 async with app.state.db.transaction() as session:
                     environments = await repository.live_environments(session)
@@ -91,6 +95,10 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
             while settings.kubernetes_reconcile_seconds > 0:
                 await asyncio.sleep(settings.kubernetes_reconcile_seconds)
                 await drivers.reconcile_kubernetes()
+                try:
+                    await cron_runs.record(drivers.kubernetes())
+                except Exception as exc:  # noqa: BLE001 - the database may be briefly away: next pass
+                    logging.getLogger("deployer.cronruns").warning("cron runs not recorded: %s", exc)
 
         app.state.drift = asyncio.create_task(drift())
         app.state.tails = Tails(app.state.nats, driver_of, idle_seconds=settings.tail_idle_seconds, secrets=secrets)

@@ -257,6 +257,13 @@ class KubernetesDriver(LiveState, Drift):
         await sink(f"{service.name}: job completed")
         return Applied(True, [job_name], outputs=found)
 
+    async def finished_cron_runs(self) -> list[J.CronRun]:
+        """The CronJobs' runs that ended since the last call (see `mark_cron_run_recorded`)."""
+        return await J.finished_cron_runs(self.api, self.installation)
+
+    async def mark_cron_run_recorded(self, run: J.CronRun) -> None:
+        await J.mark_recorded(self.api, run)
+
     async def _delete_runs(self, namespace: str, service_id: str, active_only: bool = False) -> None:
         """A job service's Jobs (its lifecycle runs), their pods with them; `active_only`: only what runs."""
         found = await self.api.list(J.JOBS, namespace, f"{M.L_SERVICE}={service_id}")

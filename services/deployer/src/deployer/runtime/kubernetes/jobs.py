@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from deployer.runtime.base import LogSink, RolloutFailed
@@ -29,6 +30,7 @@ from slipway.joboutput import OUTPUT_FILE, OutputError, OutputValue, parse
 JOBS = kind_of("batch/v1", "Job")
 PODS = kind_of("v1", "Pod")
 L_RUN = M.L + "run-id"
+L_RECORDED = M.L + "recorded"  # a CronJob's run already written to the deployment history
 FINISHED_TTL = 24 * 3600  # a finished run's Job is kept a day at most (the next run replaces it anyway)
 UTC_ZONES = ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z")
 MAX_MESSAGE = 4096  # the kubelet keeps this much of a termination message file (its last bytes)
@@ -219,3 +221,42 @@ def job_status(jobs: list[dict[str, Any]], pods: list[dict[str, Any]]) -> str:
     if any(p.get("status", {}).get("phase") == "Running" for p in pods):
         return "RUNNING"
     return "STARTING"
+
+
+@dataclass(frozen=True)
+class CronRun:
+    """A finished run of a CronJob, to be written to the deployment history."""
+
+    namespace: str
+    job: str
+    environment_id: str
+    service_id: str
+    succeeded: bool
+    reason: str
+    output: str
+
+
+async def finished_cron_runs(api: KubeApi, installation: str) -> list[CronRun]:
+    """The CronJobs' runs that ended and are not in the history yet (lifecycle runs carry a run id: not these)."""
+    selector = f"{M.L_MANAGED}={M.MANAGED_BY},{M.L_INSTALLATION}={installation},{M.L_KIND}=JOB,!{L_RUN},!{L_RECORDED}"
+    runs: list[CronRun] = []
+    for item in (await api.list(JOBS, None, selector))["items"]:
+        status, meta = item.get("status", {}), item["metadata"]
+        failed = _failed(status)
+        if not int(status.get("succeeded") or 0) and failed is None:
+            continue  # still running
+        namespace, name, labels = meta["namespace"], meta["name"], meta.get("labels", {})
+        pods = (await api.list(PODS, namespace, f"job-name={name}"))["items"]
+        reason = ""
+        if failed is not None:
+            reason = {"DeadlineExceeded": "did not finish within its maximum duration"}.get(
+                str(failed.get("reason")), f"{failed.get('reason')}: {failed.get('message')}"
+            ) + _exit(pods)
+        service_id, environment_id = labels.get(M.L_SERVICE, ""), labels.get(M.L_ENV, "")
+        output = await _output(api, namespace, pods)
+        runs.append(CronRun(namespace, name, environment_id, service_id, failed is None, reason, output))
+    return runs
+
+
+async def mark_recorded(api: KubeApi, run: CronRun) -> None:
+    await api.patch(JOBS, run.namespace, run.job, {"metadata": {"labels": {L_RECORDED: "true"}}})

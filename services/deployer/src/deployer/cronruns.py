@@ -1,0 +1,99 @@
+"""Kubernetes CronJobs' runs, written to the deployment history as they end (forceEvent CRON, as on docker)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select, text
+
+from deployer import queue
+from deployer.clients import UpstreamError
+from deployer.deploylogs import DeploymentLog
+from deployer.lookup import scope_of
+from deployer.models import Deployment
+from deployer.store import Store
+from slipway.db import Database
+from slipway.desired import DesiredState
+from slipway.timeutil import utcnow
+
+log = logging.getLogger("deployer.cronruns")
+
+
+class CronRuns:
+    """Each pass: every Kubernetes driver's finished CronJob runs become deployments of their job (origin
+    QOVERY_INTERNAL, forceEvent CRON, DEPLOYED or DEPLOYMENT_ERROR, the run's output in the deployment log and
+    the job's status), then the run is labelled recorded. A run is written once: the deployment names it
+    (`triggered_by`), checked under the environment's queue lock, so two deployers or two registrations of one
+    cluster never write it twice; a pass that fails leaves it for the next one."""
+
+    def __init__(
+        self, db: Database, store: Store, nats: Any, desired_state: Callable[[str], Awaitable[DesiredState]]
+    ) -> None:
+        self.db, self.store, self.nats, self.desired_state = db, store, nats, desired_state
+
+    async def record(self, drivers: list[Any]) -> list[str]:
+        """One pass over `drivers`; answers the execution ids written."""
+        written: list[str] = []
+        for driver in drivers:
+            try:
+                runs = await driver.finished_cron_runs()
+            except Exception as exc:  # noqa: BLE001 - an unreachable cluster is tried again next pass
+                log.warning("cron runs of a cluster not read: %s", exc)
+                continue
+            for run in runs:
+                try:
+                    execution = await self._write(run)
+                    await driver.mark_cron_run_recorded(run)
+                except UpstreamError as exc:
+                    if exc.status != 404:  # catalog away: next pass
+                        log.warning("cron run %s not recorded yet: %s", run.job, exc.detail)
+                        continue
+                    await driver.mark_cron_run_recorded(run)  # its environment is gone: nothing to write
+                    continue
+                except Exception as exc:  # noqa: BLE001 - tried again next pass
+                    log.warning("cron run %s not recorded yet: %s", run.job, exc)
+                    continue
+                if execution is not None:
+                    written.append(execution)
+        return written
+
+    async def _write(self, run: Any) -> str | None:
+        state = await self.desired_state(run.environment_id)
+        svc = state.service(run.service_id)
+        if svc is None:
+            return None  # no longer a service of its environment
+        trigger = f"CronJob run {run.job}"[:255]
+        environment_id = uuid.UUID(state.environment_id)
+        async with self.db.transaction() as session:
+            key = f"deployer:{environment_id}"  # the queue's numbering lock: the check and the write are atomic
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+            seen = await session.scalar(
+                select(Deployment.id).where(
+                    Deployment.environment_id == environment_id, Deployment.triggered_by == trigger
+                )
+            )
+            if seen is not None:
+                return None
+            dep = await queue.enqueue(
+                session, scope_of(state), "DEPLOY", [svc.id], origin="QOVERY_INTERNAL", triggered_by=trigger,
+                force_event="CRON",
+            )  # fmt: skip
+            dep.phase, dep.status, dep.started_at = "DONE", "DEPLOYING", utcnow()  # never claimed by a worker
+        journal = DeploymentLog(self.nats, dep.execution_id, state)
+        await journal.line("Deploy", f"{svc.name}: its CronJob ran (Job {run.job})", svc)
+        if run.output:
+            await journal.line("Deploy", run.output, svc)
+        final = "DEPLOYED" if run.succeeded else "DEPLOYMENT_ERROR"
+        if run.succeeded:
+            await journal.line("Deployed", f"{svc.name}: cron run {run.job} succeeded", svc)
+        else:
+            await journal.line("DeployedError", f"{svc.name}: cron run {run.job} failed: {run.reason}", svc, "ERROR")
+        await journal.flush()
+        error = None if run.succeeded else journal.mask(run.reason)
+        await self.store.service_state(dep, svc.id, svc.kind, svc.name, final, error=error)
+        await self.store.deployment(dep, final, finished_at=utcnow())
+        log.info("%s: cron run %s recorded as %s (%s)", svc.name, run.job, dep.execution_id, final)
+        return dep.execution_id
