@@ -159,10 +159,10 @@ async def test_dynamic_upstreams_route_is_sent_once(caddy: CaddyEdge, edge, serv
     writes: list[str] = []
     call = caddy._call
 
-    async def counting(method: str, path: str, body: object = None) -> object:
+    async def counting(method: str, path: str, body: object = None, if_match: str | None = None) -> object:
         if method != "GET":
             writes.append(f"{method} {path}")
-        return await call(method, path, body)
+        return await call(method, path, body, if_match)
 
     caddy._call = counting  # type: ignore[method-assign]
     await caddy.set_service_routes(sid, [Route(host, dyn)])
@@ -212,3 +212,72 @@ async def test_a_host_held_by_another_service_is_never_taken_over(caddy: CaddyEd
         await caddy.remove_service(first)
         await caddy.set_service_routes(second, [(host, up2)])
         assert (await get(edge, host)).text == "two /"
+
+
+class _Interleaved(httpx.AsyncBaseTransport):
+    """Another writer changes Caddy's routes right after this client reads them: `meanwhile` runs (once, with
+    its own client) after the `nth` GET of the routes, before the write that follows it."""
+
+    def __init__(self, meanwhile, nth: int) -> None:  # type: ignore[no-untyped-def]
+        self.inner = httpx.AsyncHTTPTransport()
+        self.meanwhile = meanwhile
+        self.nth = nth
+        self.reads = 0
+        self.writes_refused = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if response.status_code == 412:
+            self.writes_refused += 1
+        if request.method == "GET" and request.url.path.endswith("/routes"):
+            self.reads += 1
+            if self.reads == self.nth:
+                await response.aread()
+                await self.meanwhile()
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_route_inserted_while_another_writer_removes_one_still_sits_before_the_catch_all(  # type: ignore[no-untyped-def]
+    caddy: CaddyEdge, edge, serve_app
+) -> None:
+    """A deployer's insert computes its index from the routes it read; another process (the docker engine's
+    edge, a restarted deployer) deleting a route in between would shift it past the catch-all (then 404 for
+    ever). The write carries the routes' ETag: Caddy refuses it and the index is computed again."""
+    first, second = f"edgetest-{uuid.uuid4().hex[:8]}", f"edgetest-{uuid.uuid4().hex[:8]}"
+    async with await upstream_app(serve_app, "served") as up:
+        target = up.removeprefix("http://")
+        await caddy.set_service_routes(first, [(f"{first}.slipway.localhost", target)])
+
+        async def other_writer() -> None:
+            await caddy.remove_service(first)
+
+        # set_service_routes reads the routes (1), then the insert reads them again (2) and writes
+        interleaved = _Interleaved(other_writer, nth=2)
+        racing = CaddyEdge(edge.admin_url, edge.http_port, edge.https_port, transport=interleaved)
+        try:
+            await racing.set_service_routes(second, [(f"{second}.slipway.localhost", target)])
+        finally:
+            await racing.aclose()
+        raw = await caddy._raw_routes()
+        ids = [r.get("@id") for r in raw]
+        assert ids[-1] == "slipway-no-route" and f"svc-{second}-0" in ids, ids
+        assert f"svc-{first}-0" not in ids
+        r = await get(edge, f"{second}.slipway.localhost")
+        assert r.status_code == 200 and r.text == "served /", r.text
+        assert interleaved.writes_refused == 1  # the stale write was refused, then made again
+
+
+async def test_prune_keeps_only_the_routes_of_the_services_named(caddy: CaddyEdge, edge, serve_app) -> None:  # type: ignore[no-untyped-def]
+    kept, stale = f"edgetest-{uuid.uuid4().hex[:8]}", f"edgetest-{uuid.uuid4().hex[:8]}"
+    async with await upstream_app(serve_app, "x") as up:
+        target = up.removeprefix("http://")
+        for sid in (kept, stale):
+            await caddy.set_service_routes(sid, [(f"{sid}.slipway.localhost", target)])
+        others = {r.service_id for r in await caddy.list_routes()} - {kept, stale}
+        assert await caddy.prune(keep={kept} | others) == [stale]
+        assert {r.service_id for r in await caddy.list_routes()} == {kept} | others
+        assert (await get(edge, f"{kept}.slipway.localhost")).status_code == 200
+        assert (await get(edge, f"{stale}.slipway.localhost")).text == NO_ROUTE_BODY

@@ -28,6 +28,7 @@ class Drivers:
         # Kubernetes cluster is reached when no full desired state named its kubeconfig yet
         self._closing: set[asyncio.Task[None]] = set()
         self.connection: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+        self._shared_edge: CaddyEdge | None = None
 
     async def for_environment(
         self, environment_id: str, scope: Callable[[str], Awaitable[dict[str, Any]]]
@@ -78,6 +79,12 @@ class Drivers:
         return self.for_cluster(str(payload.get("cluster_id")), engine, host if isinstance(host, str) else None)
 
     def _edge(self) -> CaddyEdge:
+        """The edge, one per process: every engine's routes go through one writer (and one lock)."""
+        if self._shared_edge is None:
+            self._shared_edge = self._new_edge()
+        return self._shared_edge
+
+    def _new_edge(self) -> CaddyEdge:
         from deployer.edge.caddy import AcmeIssuer, CaddyEdge
 
         return CaddyEdge(
@@ -147,11 +154,15 @@ class Drivers:
             )
         return self.cache[key]
 
-    async def adopt_local(self) -> None:
+    async def adopt_local(self, routable: set[str] | None = None) -> None:
         """At start-up: rebuild the edge routes of what already runs on the local engine (Caddy may have
-        restarted empty) and prune routes of services that no longer run."""
+        restarted empty), then drop the routes of services the deployer knows as stopped or gone (`routable`:
+        the others). A route is never dropped because another engine serves it (a Kubernetes cluster, a
+        remote engine): the deployer's records decide, not one engine's view."""
         try:
-            await self.default().adopt(prune=True)
+            await self.default().adopt()
+            if routable is not None:
+                await self._edge().prune(keep=routable)
         except Exception as exc:  # noqa: BLE001 - no engine or edge yet: routes come back with the next apply
             log.warning("could not adopt running services: %s", exc)
 
@@ -195,3 +206,6 @@ class Drivers:
         for driver in self.cache.values():
             await driver.close()
         self.cache.clear()
+        if self._shared_edge is not None:
+            await self._shared_edge.aclose()
+            self._shared_edge = None

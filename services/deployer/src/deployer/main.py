@@ -65,7 +65,13 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
         )
         app.state.scheduler = Scheduler(app.state.db, app.state.worker.poke, tick_seconds=settings.cron_tick_seconds)
         workers[:] = [app.state.worker]
-        await drivers.adopt_local()
+        routable: set[str] | None = None
+        try:
+            async with app.state.db.transaction() as session:
+                routable = await repository.routable_services(session)
+        except Exception as exc:  # noqa: BLE001 - nothing is pruned then; routes are re-applied anyway
+            logging.getLogger("deployer").warning("service states unreadable: no stale route pruned: %s", exc)
+        await drivers.adopt_local(routable)
         await app.state.worker.start()
         await app.state.scheduler.start()
         catalog = app.state.catalog

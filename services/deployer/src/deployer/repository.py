@@ -32,6 +32,14 @@ async def live_environments(session: AsyncSession, limit: int = 10_000) -> list[
     return [str(r) for r in rows]
 
 
+async def routable_services(session: AsyncSession) -> set[str]:
+    """Services that may hold an edge route: every one with a current state but stopped or deleted."""
+    rows = await session.scalars(
+        select(ServiceState.service_id).where(ServiceState.state.not_in(("STOPPED", "DELETED")))
+    )
+    return {str(r) for r in rows}
+
+
 async def last_finished(session: AsyncSession, environment_id: uuid.UUID) -> Deployment | None:
     return await session.scalar(
         select(Deployment)

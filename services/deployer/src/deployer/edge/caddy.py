@@ -37,6 +37,13 @@ class EdgeError(RuntimeError):
     """Caddy's admin API refused a change or could not be reached."""
 
 
+class _Moved(Exception):
+    """Caddy refused a write whose If-Match no longer holds: the config changed since it was read."""
+
+
+INSERT_ATTEMPTS = 8
+
+
 class HostTaken(EdgeError):
     """Another service already holds the host (and path): the edge maps each to exactly one service."""
 
@@ -229,18 +236,21 @@ class CaddyEdge:
         self.acme_public_domains = acme_public_domains
         self.acme_issuer = acme_issuer or AcmeIssuer(email=acme_email)
         self._client = httpx.AsyncClient(base_url=self.admin_url, timeout=timeout, transport=transport)
-        self._lock = asyncio.Lock()  # one writer at a time: array indexes must not move under us
+        self._lock = asyncio.Lock()  # one writer at a time in this process; If-Match guards against the others
 
     @property
     def _routes_path(self) -> str:
         return f"/config/apps/http/servers/{self.server}/routes"
 
     # -- admin API ---------------------------------------------------------------------------------
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def _call(self, method: str, path: str, body: Any = None, if_match: str | None = None) -> Any:
+        headers = {"If-Match": if_match} if if_match else None
         try:
-            r = await self._client.request(method, path, json=body)
+            r = await self._client.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise EdgeError(f"caddy admin API at {self.admin_url} unreachable: {exc}") from exc
+        if r.status_code == 412 and if_match:
+            raise _Moved()
         if r.status_code >= 400:
             raise EdgeError(f"caddy {method} {path}: {r.status_code} {r.text.strip()[:500]}")
         if not r.content:
@@ -261,16 +271,33 @@ class CaddyEdge:
         return raw if isinstance(raw, list) else []
 
     async def _insert(self, route: dict[str, Any], at_start: bool) -> None:
-        raw = await self._raw_routes()
-        if not raw:
-            # `routes` may be missing or null; PATCH replaces (or sets) the whole array
-            await self._call("PATCH" if await self._has_routes_key() else "PUT", self._routes_path, [route])
-            return
-        index = 0 if at_start else next((i for i, r in enumerate(raw) if not (r or {}).get("match")), len(raw))
-        if index == len(raw):
-            await self._call("POST", self._routes_path, route)
-        else:
-            await self._call("PUT", f"{self._routes_path}/{index}", route)  # PUT on an index inserts there
+        """Insert `route` before the catch-all (or first). The index is computed from the routes as read, so the
+        write carries their ETag: if any other writer (another process, a restarted deployer) changed them in
+        between, Caddy refuses it (412) and it is computed again, never landing after the catch-all."""
+        for attempt in range(INSERT_ATTEMPTS):
+            r = await self._client.get(self._routes_path)
+            if r.status_code >= 400:
+                raise EdgeError(f"caddy GET {self._routes_path}: {r.status_code} {r.text.strip()[:500]}")
+            raw = r.json() if r.content else None
+            raw = raw if isinstance(raw, list) else []
+            tag = r.headers.get("Etag")
+            try:
+                if not raw:
+                    # `routes` may be missing or null; PATCH replaces (or sets) the whole array
+                    method = "PATCH" if await self._has_routes_key() else "PUT"
+                    await self._call(method, self._routes_path, [route], if_match=tag)
+                    return
+                catch_all = next((i for i, x in enumerate(raw) if not (x or {}).get("match")), len(raw))
+                index = 0 if at_start else catch_all
+                if index == len(raw):
+                    await self._call("POST", self._routes_path, route, if_match=tag)
+                else:  # PUT on an index inserts there
+                    await self._call("PUT", f"{self._routes_path}/{index}", route, if_match=tag)
+                return
+            except _Moved:
+                log.info("edge: routes changed while inserting %s: read again", route.get("@id"))
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise EdgeError(f"caddy's routes kept changing: {route.get('@id')} not inserted")
 
     async def _has_routes_key(self) -> bool:
         server = await self._call("GET", f"/config/apps/http/servers/{self.server}")
@@ -345,6 +372,13 @@ class CaddyEdge:
             for route in await self.list_routes():
                 if route.service_id not in routes:
                     await self.remove_service(route.service_id)
+
+    async def prune(self, keep: set[str]) -> list[str]:
+        """Remove the routes of every service not in `keep`; answers the service ids removed."""
+        gone = sorted({r.service_id for r in await self.list_routes() if r.service_id not in keep})
+        for service_id in gone:
+            await self.remove_service(service_id)
+        return gone
 
     # -- TLS ---------------------------------------------------------------------------------------
     async def _sync_tls(self, adding: Sequence[str] = ()) -> None:

@@ -559,7 +559,4 @@ class KubernetesDriver(LiveState, Drift):
 
     async def close(self) -> None:
         await self.mirrors.close()
-        await self.api.close()
-        if self.edge is not None:
-            with contextlib.suppress(Exception):
-                await self.edge.aclose()
+        await self.api.close()  # the edge is the process's (Drivers closes it)
