@@ -337,10 +337,10 @@ class Stack:
             raise StackError("Slipway is not set up here (no stack.json): run `make up` first")
         registry = self.registry(config).address
         try:
-            DatabaseImages(self.engine().env(), say).provide(registry)
+            DatabaseImages(self.engine().env(), say).provide(registry, clients=True)  # clients: the examples' base
         except (ImageError, OSError, subprocess.TimeoutExpired) as exc:
             raise StackError(f"no local database images: {exc}") from exc
-        say(f"  databases  PostgreSQL, MySQL (MariaDB) and Redis images in {registry}/slipway-db")
+        say(f"  databases  PostgreSQL, MySQL (MariaDB) and Redis images in {registry}/slipway-db (and clients:1)")
 
     def _start_kubernetes(self, config: dict) -> str | None:  # type: ignore[type-arg]
         """The kubeconfig to register: the embedded cluster's once it runs, or the operator's file; else None."""
