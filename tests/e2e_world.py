@@ -75,7 +75,14 @@ def application_body(url: str, name: str = "web", provider: str = "GITHUB", **ex
         "cpu": 250,
         "memory": 128,
         "ports": [{"internal_port": 8080, "publicly_accessible": True, "protocol": "HTTP"}],
-        "healthchecks": {"readiness_probe": {"type": {"http": {"path": "/", "port": 8080}}, "period_seconds": 1}},
+        # Qovery's default initial delay is 30 s: a probe from the start keeps each deploy seconds long
+        "healthchecks": {
+            "readiness_probe": {
+                "type": {"http": {"path": "/", "port": 8080}},
+                "initial_delay_seconds": 0,
+                "period_seconds": 1,
+            }
+        },
         **extra,
     }
 
