@@ -4,36 +4,13 @@
 # SLIPWAY_CLUSTER=local-kubernetes deploys it to that cluster (the embedded Kubernetes of `make up` with
 # SLIPWAY_KUBERNETES=embedded), in the organization it is registered in; otherwise a new organization's default.
 set -euo pipefail
-: "${SLIPWAY_API_URL:?source .slipway/env first}" "${SLIPWAY_API_TOKEN:?source .slipway/env first}"
-repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
-commit=$(git -C "$repo" rev-parse "${1:-HEAD}")
-branch=$(git -C "$repo" rev-parse --abbrev-ref HEAD)
-api() { curl -sfS -H "Authorization: Token $SLIPWAY_API_TOKEN" -H 'content-type: application/json' "$@"; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+. "$(dirname "$0")/../lib.sh" "$@"  # repo, commit, branch, api, field, new_environment
 state_file="${SLIPWAY_STATE_DIR:-$repo/.slipway}/hello.json"  # remembers the app between runs
 
 if [ -f "$state_file" ]; then
   app=$(field "['app']" < "$state_file")
 else
-  target=""
-  if [ -n "${SLIPWAY_CLUSTER:-}" ]; then  # the organization and id of the cluster named so
-    read -r org cluster < <(api "$SLIPWAY_API_URL/organization" | python3 -c '
-import json, os, sys, urllib.request
-url, token, name = os.environ["SLIPWAY_API_URL"], os.environ["SLIPWAY_API_TOKEN"], os.environ["SLIPWAY_CLUSTER"]
-for org in json.load(sys.stdin)["results"]:
-    oid = org["id"]
-    req = urllib.request.Request(f"{url}/organization/{oid}/cluster", headers={"Authorization": f"Token {token}"})
-    found = [c["id"] for c in json.load(urllib.request.urlopen(req))["results"] if c["name"] == name]
-    if found:
-        print(org["id"], found[0]); break
-else:
-    sys.exit(f"no cluster named {name}")')
-    target=", \"cluster\": \"$cluster\""
-  else
-    org=$(api -X POST "$SLIPWAY_API_URL/organization" -d '{"name": "demo", "plan": "FREE"}' | field "['id']")
-  fi
-  project=$(api -X POST "$SLIPWAY_API_URL/organization/$org/project" -d '{"name": "hello"}' | field "['id']")
-  env=$(api -X POST "$SLIPWAY_API_URL/project/$project/environment" -d "{\"name\": \"dev\"$target}" | field "['id']")
+  env=$(new_environment demo hello)
   app=$(api -X POST "$SLIPWAY_API_URL/environment/$env/application" -d @- <<JSON | field "['id']"
 {"name": "hello",
  "git_repository": {"url": "file://$repo", "branch": "$branch", "root_path": "/examples/hello", "provider": "GITLAB"},

@@ -5,12 +5,7 @@
 # SLIPWAY_CLUSTER=local-kubernetes deploys it to that cluster (the embedded Kubernetes of `make up` with
 # SLIPWAY_KUBERNETES=embedded), in the organization it is registered in; otherwise a new organization's default.
 set -euo pipefail
-: "${SLIPWAY_API_URL:?source .slipway/env first}" "${SLIPWAY_API_TOKEN:?source .slipway/env first}"
-repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
-commit=$(git -C "$repo" rev-parse "${1:-HEAD}")
-branch=$(git -C "$repo" rev-parse --abbrev-ref HEAD)
-api() { curl -sfS -H "Authorization: Token $SLIPWAY_API_TOKEN" -H 'content-type: application/json' "$@"; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+. "$(dirname "$0")/../lib.sh" "$@"  # repo, commit, branch, api, field, new_environment
 state_file="${SLIPWAY_STATE_DIR:-$repo/.slipway}/shop.json"  # remembers the environment and services between runs
 
 if [ -f "$state_file" ]; then
@@ -19,25 +14,7 @@ import json, sys
 s = json.load(sys.stdin)
 print(s["environment"], s["database"], s["seed"], s["backend"], s["frontend"])' < "$state_file")
 else
-  target=""
-  if [ -n "${SLIPWAY_CLUSTER:-}" ]; then  # the organization and id of the cluster named so
-    read -r org cluster < <(api "$SLIPWAY_API_URL/organization" | python3 -c '
-import json, os, sys, urllib.request
-url, token, name = os.environ["SLIPWAY_API_URL"], os.environ["SLIPWAY_API_TOKEN"], os.environ["SLIPWAY_CLUSTER"]
-for org in json.load(sys.stdin)["results"]:
-    oid = org["id"]
-    req = urllib.request.Request(f"{url}/organization/{oid}/cluster", headers={"Authorization": f"Token {token}"})
-    found = [c["id"] for c in json.load(urllib.request.urlopen(req))["results"] if c["name"] == name]
-    if found:
-        print(org["id"], found[0]); break
-else:
-    sys.exit(f"no cluster named {name}")')
-    target=", \"cluster\": \"$cluster\""
-  else
-    org=$(api -X POST "$SLIPWAY_API_URL/organization" -d '{"name": "shop", "plan": "FREE"}' | field "['id']")
-  fi
-  project=$(api -X POST "$SLIPWAY_API_URL/organization/$org/project" -d '{"name": "shop"}' | field "['id']")
-  env=$(api -X POST "$SLIPWAY_API_URL/project/$project/environment" -d "{\"name\": \"dev\"$target}" | field "['id']")
+  env=$(new_environment shop shop)
   # a PostgreSQL 15 run as a container of the environment, on a volume; reachable from the environment only
   db=$(api -X POST "$SLIPWAY_API_URL/environment/$env/database" -d '{"name": "postgresql", "type": "POSTGRESQL",
        "version": "15", "mode": "CONTAINER", "accessibility": "PRIVATE"}' | field "['id']")

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from deployer import queue
 from deployer.clients import UpstreamError
@@ -68,8 +68,7 @@ class CronRuns:
         trigger = f"CronJob run {run.job}"[:255]
         environment_id = uuid.UUID(state.environment_id)
         async with self.db.transaction() as session:
-            key = f"deployer:{environment_id}"  # the queue's numbering lock: the check and the write are atomic
-            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+            await queue.lock_environment(session, environment_id)  # the check and the write are atomic
             seen = await session.scalar(
                 select(Deployment.id).where(
                     Deployment.environment_id == environment_id, Deployment.triggered_by == trigger

@@ -16,6 +16,11 @@ from slipway.errors import Conflict
 QUEUED_STATE = QUEUED
 
 
+async def lock_environment(session: AsyncSession, environment_id: uuid.UUID) -> None:
+    """Serialise the environment's queue writes (numbering, duplicate checks) until the transaction ends."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"deployer:{environment_id}"})
+
+
 async def enqueue(
     session: AsyncSession,
     scope: dict[str, Any],
@@ -30,8 +35,7 @@ async def enqueue(
     force_event: str | None = None,
 ) -> Deployment:
     environment_id = uuid.UUID(scope["environment_id"])
-    # serialise numbering per environment (released at commit)
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"deployer:{environment_id}"})
+    await lock_environment(session, environment_id)
     targets = sorted(service_ids) if service_ids is not None else None
     waiting = await session.scalars(
         select(Deployment).where(Deployment.environment_id == environment_id, Deployment.phase == "QUEUED")
