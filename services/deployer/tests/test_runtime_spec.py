@@ -94,6 +94,11 @@ def test_create_config_and_files() -> None:
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         modes = {m.name: m.mode for m in tar.getmembers()}
     assert modes == {"etc": 0o755, "etc/app": 0o755, "etc/app/key": 0o400, "etc/app/c.conf": 0o444}
+    # no record padding after the two end-of-archive blocks: podman's copier exits there, and padding still being
+    # written then fails the upload with a broken pipe
+    end = tarfile.BLOCKSIZE * 2
+    assert len(archive) % tarfile.BLOCKSIZE == 0 and archive[-end:] == bytes(end)
+    assert archive[-end - tarfile.BLOCKSIZE : -end] != bytes(tarfile.BLOCKSIZE)  # the last member's data block
 
 
 def test_one_image_reference_rule_for_runner_endpoints_and_engine() -> None:

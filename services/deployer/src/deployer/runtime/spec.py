@@ -235,7 +235,10 @@ def files_archive(service: ServiceSpec) -> bytes | None:
             info.size = len(data)
             info.mode = 0o400 if f.is_secret or f.key in service.secret_keys else 0o444
             tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    # tarfile pads the archive to a 10 KiB record after the end-of-archive blocks. Podman's copier stops reading at
+    # those blocks and exits, so the padding still being written races it: a spurious 500 "passing bulk input to
+    # subprocess: write |1: broken pipe" (containers/buildah#6573). The archive ends where its end marker does.
+    return buf.getvalue()[: tar.offset]
 
 
 def readiness_probe(service: ServiceSpec) -> ProbeSpec | None:
