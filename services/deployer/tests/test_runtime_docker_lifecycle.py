@@ -186,6 +186,31 @@ async def test_job_runs_to_completion(driver) -> None:  # type: ignore[no-untype
     assert "boom" in str(failed.value)
 
 
+async def test_a_huge_output_file_fails_the_run_without_being_read_into_memory(driver) -> None:  # type: ignore[no-untyped-def]
+    """A run may write gigabytes to its output file; the shared deployer reads no more than the limit allows."""
+    import tracemalloc
+
+    from slipway.joboutput import MAX_FILE_BYTES
+
+    huge = ServiceSpec(
+        id=str(uuid.uuid4()),
+        kind="JOB",
+        name="huge",
+        internal_host="huge",
+        host_slug="huge",
+        memory=32,
+        arguments=["sh", "-c", "head -c 67108864 /dev/zero > /qovery-output/qovery-output.json"],
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(RolloutFailed, match=f"larger than {MAX_FILE_BYTES} bytes"):
+            await driver.apply(state_of(huge), huge, BASE_IMAGE, "dep-1", Journal())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak} bytes held while reading a 64 MiB output file"
+
+
 async def test_a_service_with_a_volume_is_recreated_and_keeps_its_data(driver, edge, docker) -> None:  # type: ignore[no-untyped-def]
     from deployer.runtime import spec as S
     from slipway.desired import VolumeSpec

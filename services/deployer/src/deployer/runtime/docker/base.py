@@ -40,6 +40,27 @@ async def show(container: aiodocker.containers.DockerContainer) -> dict:  # type
     raise AssertionError("unreachable")
 
 
+ARCHIVE_SLACK = 16 * 1024  # a tar's headers (PAX ones too) and end blocks around one file's data
+
+
+class ArchiveTooLarge(Exception):
+    """The archive goes on past the bytes the caller would read."""
+
+
+async def read_archive(docker: aiodocker.Docker, container_id: str, path: str, limit: int) -> bytes:
+    """The tar the engine answers for `path` in the container, read no further than `limit` bytes of file data plus
+    the tar's own framing: a run that wrote gigabytes there never reaches the deployer's memory (ArchiveTooLarge).
+    A missing path raises the engine's 404 DockerError."""
+    cap = limit + ARCHIVE_SLACK
+    data = bytearray()
+    async with docker._query(f"containers/{container_id}/archive", method="GET", params={"path": path}) as response:
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            data += chunk
+            if len(data) > cap:
+                raise ArchiveTooLarge(f"{path} is larger than {limit} bytes")
+    return bytes(data)
+
+
 class EngineBase:
     """The driver's state and its engine calls (aiodocker); the edge, logs and rollout parts build on it."""
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
+import tarfile
 import time
 
 import httpx
@@ -44,7 +46,7 @@ from deployer.runtime.base import (
     ServiceStatus,
     job_limit,
 )
-from deployer.runtime.docker.base import show
+from deployer.runtime.docker.base import ArchiveTooLarge, read_archive, show
 from deployer.runtime.docker.edgenet import EdgeNetworking
 from deployer.runtime.docker.instances import (
     EDGE_SETTLE_SECONDS,
@@ -344,11 +346,17 @@ class DockerEngineDriver(EdgeNetworking, LogFollowing):
     async def _outputs(self, inst: Instance) -> dict[str, OutputValue] | None:
         """What the run wrote to /qovery-output/qovery-output.json (None: no file); a malformed one fails the run."""
         try:
-            archive = await self.docker.containers.container(inst.id).get_archive(OUTPUT_FILE)
+            raw_tar = await read_archive(self.docker, inst.id, OUTPUT_FILE, MAX_FILE_BYTES)
+        except ArchiveTooLarge as exc:
+            raise RolloutFailed(f"{exc}: at most {MAX_FILE_BYTES} bytes") from None
         except DockerError as exc:
             if exc.status == 404:
                 return None
             raise RolloutFailed(f"cannot read the job's {OUTPUT_FILE}: {exc.message}") from exc
+        try:
+            archive = tarfile.open(fileobj=io.BytesIO(raw_tar))
+        except tarfile.TarError as exc:
+            raise RolloutFailed(f"cannot read the job's {OUTPUT_FILE}: {exc}") from None
         with archive:
             member = next((m for m in archive.getmembers() if m.isfile()), None)
             handle = archive.extractfile(member) if member is not None else None
