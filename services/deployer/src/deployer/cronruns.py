@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 from deployer import queue
 from deployer.clients import UpstreamError
-from deployer.deploylogs import DeploymentLog
+from deployer.deploylogs import DeploymentLog, secrets_of
 from deployer.lookup import scope_of
 from deployer.models import Deployment
 from deployer.store import Store
 from slipway.db import Database
+from slipway.deploylog import Masker
 from slipway.desired import DesiredState
-from slipway.timeutil import utcnow
 
 log = logging.getLogger("deployer.cronruns")
 
@@ -67,6 +67,8 @@ class CronRuns:
             return None  # no longer a service of its environment
         trigger = f"CronJob run {run.job}"[:255]
         environment_id = uuid.UUID(state.environment_id)
+        final = "DEPLOYED" if run.succeeded else "DEPLOYMENT_ERROR"
+        error = None if run.succeeded else Masker(secrets_of(state))(run.reason)
         async with self.db.transaction() as session:
             await queue.lock_environment(session, environment_id)  # the check and the write are atomic
             seen = await session.scalar(
@@ -80,19 +82,16 @@ class CronRuns:
                 session, scope_of(state), "DEPLOY", [svc.id], origin="QOVERY_INTERNAL", triggered_by=trigger,
                 force_event="CRON",
             )  # fmt: skip
-            dep.phase, dep.status, dep.started_at = "DONE", "DEPLOYING", utcnow()  # never claimed by a worker
+            # written over at once (never claimed by a worker): the history never shows it half-way
+            await self.store.finished_in(session, dep, (svc.id, svc.kind, svc.name), final, error)
         journal = DeploymentLog(self.nats, dep.execution_id, state)
         await journal.line("Deploy", f"{svc.name}: its CronJob ran (Job {run.job})", svc)
         if run.output:
             await journal.line("Deploy", run.output, svc)
-        final = "DEPLOYED" if run.succeeded else "DEPLOYMENT_ERROR"
         if run.succeeded:
             await journal.line("Deployed", f"{svc.name}: cron run {run.job} succeeded", svc)
         else:
             await journal.line("DeployedError", f"{svc.name}: cron run {run.job} failed: {run.reason}", svc, "ERROR")
         await journal.flush()
-        error = None if run.succeeded else journal.mask(run.reason)
-        await self.store.service_state(dep, svc.id, svc.kind, svc.name, final, error=error)
-        await self.store.deployment(dep, final, finished_at=utcnow())
         log.info("%s: cron run %s recorded as %s (%s)", svc.name, run.job, dep.execution_id, final)
         return dep.execution_id

@@ -13,6 +13,15 @@ from slipway.desired import DesiredState, ServiceSpec
 log = logging.getLogger("deployer.deploylogs")
 
 
+def secrets_of(state: DesiredState) -> list[str]:
+    """Every value of the environment a log line must never show."""
+    secrets = [v for s in state.services for k, v in s.env.items() if k in s.secret_keys]
+    secrets += [f.content for s in state.services for f in s.files if f.is_secret]
+    secrets += [s.git.token for s in state.services if s.git and s.git.token]  # type: ignore[misc]
+    secrets += [s.database.password for s in state.services if s.database]
+    return secrets
+
+
 class DeploymentLog:
     """Numbers lines per execution so a re-published line is dropped by JetStream's de-duplication. Lines are
     published in order by one background task, so the deployment never waits for an acknowledgement;
@@ -24,11 +33,7 @@ class DeploymentLog:
         self.state = state
         # an execution taken over after a crash continues numbering in a fresh block
         self.seq = (attempt - 1) * 1_000_000
-        secrets = [v for s in state.services for k, v in s.env.items() if k in s.secret_keys]
-        secrets += [f.content for s in state.services for f in s.files if f.is_secret]
-        secrets += [s.git.token for s in state.services if s.git and s.git.token]  # type: ignore[misc]
-        secrets += [s.database.password for s in state.services if s.database]
-        self._secrets = secrets
+        self._secrets = secrets = secrets_of(state)
         self.mask = Masker(secrets)
         self._pending: deque[DeployLogLine] = deque()
         self._drainer: asyncio.Task[None] | None = None

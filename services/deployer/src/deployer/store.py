@@ -100,6 +100,17 @@ class Store:
             fact["commit"] = part.git_commit_id
         await self._event(session, dep, fact)
 
+    async def finished_in(
+        self, session: AsyncSession, dep: Deployment, service: tuple[str, str, str], state: str, error: str | None
+    ) -> None:
+        """A deployment written already over (a Kubernetes CronJob's run), in the caller's transaction: its service's
+        state `(id, kind, name)` and its own terminal status at once, so it is never seen half-written."""
+        service_id, kind, name = service
+        dep.phase, dep.status, dep.error = "DONE", state, error
+        dep.started_at = dep.finished_at = utcnow()
+        await self._record(session, dep, service_id, kind, name, state, error=error)
+        await self._event(session, dep, {"state": state})
+
     async def begin(
         self, dep: Deployment, status: str, queued: Sequence[tuple[str, str, str, str, str | None]], **fields: Any
     ) -> None:
