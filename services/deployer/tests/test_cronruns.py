@@ -70,8 +70,8 @@ def environment() -> DesiredState:
     )  # fmt: skip
     return DesiredState(
         organization_id=str(uuid.uuid4()), project_id=str(uuid.uuid4()), environment_id=str(uuid.uuid4()),
-        environment_name="prod", environment_mode="PRODUCTION", cluster=ClusterTarget(id="c1", engine="kubernetes", base_domain="example.test"),
-        stages=[], services=[job],
+        environment_name="prod", environment_mode="PRODUCTION", stages=[], services=[job],
+        cluster=ClusterTarget(id="c1", engine="kubernetes", base_domain="example.test"),
     )  # fmt: skip
 
 
@@ -81,7 +81,7 @@ async def history(db: Database, state: DesiredState) -> list[Deployment]:
         return list(await session.scalars(select(Deployment).where(Deployment.environment_id == env)))
 
 
-async def test_a_run_is_in_the_history_whole_before_its_log_lines_and_only_once(db: Database) -> None:
+async def test_a_run_enters_the_history_whole_after_its_log_lines_and_only_once(db: Database) -> None:
     state = environment()
     job = state.services[0]
 
@@ -96,14 +96,15 @@ async def test_a_run_is_in_the_history_whole_before_its_log_lines_and_only_once(
     cluster = Cluster(ok, failed)
     recording = asyncio.create_task(runs.record([cluster]))
     await asyncio.wait_for(nats.publishing.wait(), 10)
-    # its log lines are being published: the run's deployment is already over, never DEPLOYING for a while
-    [seen] = await history(db, state)
-    assert (seen.status, seen.phase, seen.force_event) == ("DEPLOYED", "DONE", "CRON")
-    assert seen.origin == "QOVERY_INTERNAL" and seen.triggered_by == "CronJob run tick-1"
-    assert seen.started_at is not None and seen.finished_at is not None
+    # its log lines are on their way: the history does not show the run yet (never DEPLOYING for a while)
+    assert await history(db, state) == []
     nats.release.set()
     written = await asyncio.wait_for(recording, 10)
     assert len(written) == 2 and cluster.runs == []
+    seen = next(d for d in await history(db, state) if d.execution_id == written[0])
+    assert (seen.status, seen.phase, seen.force_event) == ("DEPLOYED", "DONE", "CRON")
+    assert seen.origin == "QOVERY_INTERNAL" and seen.triggered_by == "CronJob run tick-1"
+    assert seen.started_at is not None and seen.finished_at is not None
 
     deployments = {d.triggered_by: d for d in await history(db, state)}
     bad = deployments["CronJob run tick-2"]

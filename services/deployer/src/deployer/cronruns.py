@@ -82,16 +82,19 @@ class CronRuns:
                 session, scope_of(state), "DEPLOY", [svc.id], origin="QOVERY_INTERNAL", triggered_by=trigger,
                 force_event="CRON",
             )  # fmt: skip
-            # written over at once (never claimed by a worker): the history never shows it half-way
+            # written over at once (never claimed by a worker), and its log lines before it is visible, as a
+            # deployment's are before its end: the history never shows it half-way. Lines of a pass that fails
+            # after them come again under the same execution id, dropped by JetStream's de-duplication.
             await self.store.finished_in(session, dep, (svc.id, svc.kind, svc.name), final, error)
-        journal = DeploymentLog(self.nats, dep.execution_id, state)
-        await journal.line("Deploy", f"{svc.name}: its CronJob ran (Job {run.job})", svc)
-        if run.output:
-            await journal.line("Deploy", run.output, svc)
-        if run.succeeded:
-            await journal.line("Deployed", f"{svc.name}: cron run {run.job} succeeded", svc)
-        else:
-            await journal.line("DeployedError", f"{svc.name}: cron run {run.job} failed: {run.reason}", svc, "ERROR")
-        await journal.flush()
+            journal = DeploymentLog(self.nats, dep.execution_id, state)
+            await journal.line("Deploy", f"{svc.name}: its CronJob ran (Job {run.job})", svc)
+            if run.output:
+                await journal.line("Deploy", run.output, svc)
+            if run.succeeded:
+                await journal.line("Deployed", f"{svc.name}: cron run {run.job} succeeded", svc)
+            else:
+                message = f"{svc.name}: cron run {run.job} failed: {run.reason}"
+                await journal.line("DeployedError", message, svc, "ERROR")
+            await journal.flush()
         log.info("%s: cron run %s recorded as %s (%s)", svc.name, run.job, dep.execution_id, final)
         return dep.execution_id
