@@ -148,8 +148,18 @@ def test_a_pull_request_gets_a_preview_that_follows_it_and_goes_when_merged(
     containers = w.containers_of(w.preview_app(pid)["id"])
     assert containers, "the preview's containers"
     app_id = w.preview_app(pid)["id"]
+
+    def images() -> list[str] | None:  # what the builder built for the preview's application (one per commit)
+        filters = json.dumps({"reference": [f"localhost/slipway/{app_id}"]})
+        r = w.engine.get("/images/json", params={"filters": filters})
+        if r.status_code != 200:  # Podman fails a listing that meets an image being removed: ask again
+            return None
+        return [t for i in r.json() for t in i.get("RepoTags") or [] if f"/slipway/{app_id}:" in t]
+
+    assert len(until(images, 10, "the preview's images") or []) == 2, images()
     assert w.pull("closed", second, merged=True).status_code == 202
     until(lambda: w.api.get(f"/environment/{pid}").status_code == 404, 30, "the preview to be deleted")
     until(lambda: not w.containers_of(app_id), 120, "the preview's containers to go")
+    until(lambda: images() == [], 60, "the preview's images to leave the engine")
     assert w.previews() == []
     assert w.api.get(f"/environment/{w.env['id']}").status_code == 200  # the blueprint stays

@@ -364,3 +364,57 @@ async def test_a_cancellation_lost_by_python_still_stops_the_build(start_builder
         done = await b.finished(queued["id"])
         assert done["status"] == "CANCELED" and done["image"] is None
         assert await b.engine.image(f"{body['image_repository']}:latest") is None  # it never built
+
+
+async def test_a_deleted_services_images_leave_the_engine_once_no_container_uses_them(  # type: ignore[no-untyped-def]
+    start_builder, tmp_path: Path, registry
+) -> None:
+    from slipway.contracts import Subjects
+    from slipway.events import Envelope
+
+    repo = make_repo(tmp_path / "gone", {"Dockerfile": BASE + "COPY f /f\n", "f": uuid.uuid4().hex})
+    ref = {"id": str(uuid.uuid4()), "url": registry.address, "kind": "GENERIC_CR"}
+    async with start_builder(registry_url=registry.address, image_sweep_seconds=0.5) as b:
+        body = build_body(repo, None, registry=ref)
+        first = await b.finished((await b.build(body))["id"])
+        same = {"service_id": body["service_id"], "image_repository": body["image_repository"], "registry": ref}
+        second = await b.finished((await b.build(build_body(repo, commit(repo, {"f": "two"}), **same)))["id"])
+        kept = await b.finished((await b.build(build_body(repo, None, registry=ref)))["id"])  # another service
+        assert {first["status"], second["status"], kept["status"]} == {"SUCCEEDED"}
+        names = [first["local_image"], first["image"], second["local_image"], second["image"]]
+        assert all([await b.engine.image(n) for n in names]) and len(set(names)) == 4
+        r = await b.engine.client.post("/containers/create", json={"Image": second["local_image"], "Cmd": ["true"]})
+        r.raise_for_status()  # what the deployer's uninstall of the service has not removed yet
+
+        js = await b.app.state.nats.wait_connected(10)
+        deleted = Envelope(
+            type=Subjects.SERVICE_DELETED,
+            source="catalog",
+            organization_id=uuid.UUID(body["organization_id"]),
+            resource_id=body["service_id"],
+            payload={"service_id": body["service_id"], "environment_id": body["environment_id"]},
+        )
+        for _ in range(2):  # a second delivery of the same fact changes nothing
+            await js.publish(deleted.subject, deleted.to_bytes(), headers={"Nats-Msg-Id": str(deleted.id)})
+
+        async def sweep() -> Any:
+            async with b.app.state.db.transaction() as session:
+                rows = await session.execute(text("SELECT attempts, last_error FROM builder.image_sweeps"))
+                return rows.one_or_none()
+
+        async def first_gone() -> bool:  # after a whole pass (the second image could not go)
+            row = await sweep()
+            return row is not None and row.attempts >= 1 and not any([await b.engine.image(n) for n in names[:2]])
+
+        await wait_until(first_gone, timeout=20, message="the deleted service's unused image stayed")
+        assert "still used by a container" in (await sweep()).last_error
+        assert await b.engine.image(second["local_image"]) is not None  # never forced from under a container
+        await b.engine.client.delete(f"/containers/{r.json()['Id']}", params={"force": "true"})
+
+        async def all_gone() -> bool:
+            async with b.app.state.db.transaction() as session:
+                left = (await session.execute(text("SELECT count(*) FROM builder.image_sweeps"))).scalar_one()
+            return left == 0 and not any([await b.engine.image(n) for n in names])
+
+        await wait_until(all_gone, timeout=20, message="the deleted service's images stayed once unused")
+        assert await b.engine.image(kept["local_image"]) and await b.engine.image(kept["image"])

@@ -201,9 +201,32 @@ def _stack_env() -> dict[str, str]:
     # the preview sweeper and the Git reporter run every few seconds (300 and 2 by default)
     env.setdefault("CATALOG_PREVIEW_SWEEP_SECONDS", "3")
     env.setdefault("CATALOG_GIT_REPORT_SECONDS", "0.5")
+    # a deleted service's images still used by its containers are tried again every few seconds (30 by default)
+    env.setdefault("BUILDER_IMAGE_SWEEP_SECONDS", "2")
     # local database images: provided by the `database_images` fixture for the tests that deploy databases
     env.setdefault("SLIPWAY_DATABASE_IMAGES_DEFER", "1")
     return env
+
+
+def forget_registry_names(registry: str) -> list[str]:
+    """The engine's image names under a registry that went with its session (what was pushed there, the database
+    images pulled from it): unusable from now on, they would only pile up on the machine run after run, and a
+    long image list slows every listing down. Never forced: an image a container still uses keeps its name."""
+    podman = shutil.which("podman")
+    if podman is None:
+        return []
+    names: set[str] = set()
+    for pattern in (f"{registry}/*", f"{registry}/*/*"):  # a filter answers in a second; a full list takes ten
+        listed = subprocess.run(
+            [podman, "images", "--filter", f"reference={pattern}", "--format", "{{.Repository}}:{{.Tag}}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        names.update(n for n in listed.stdout.split() if n.startswith(registry + "/"))
+    if names:
+        subprocess.run([podman, "rmi", "--ignore", *sorted(names)], capture_output=True, text=True, timeout=300)
+    return sorted(names)
 
 
 def stack_processes(state_dir: Path) -> list[int]:
@@ -268,6 +291,7 @@ def _stack(state: Path) -> Iterator[RunningStack]:
     )
     yield running
     down = running.cli("down", check=False)
+    forget_registry_names(f"127.0.0.1:{ports['registry']}")
     leftovers = stack_processes(state)
     assert down.returncode == 0, down.stderr
     assert not leftovers, f"`down` left processes behind: {leftovers}"
@@ -305,6 +329,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     reg.start()
     yield reg
     reg.stop()
+    forget_registry_names(reg.address)
 
 
 @pytest.fixture(scope="session")

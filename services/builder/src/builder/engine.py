@@ -136,6 +136,19 @@ class Engine:
             if exc.status != 404:
                 raise
 
+    async def untag(self, name: str) -> bool:
+        """Remove the name `name` (the image goes with its last name); False while a container still uses it.
+        Never forced: an image a container runs stays, and so does a name already gone (True)."""
+        try:
+            await self.docker.images.delete(name, force=False)
+        except DockerError as exc:
+            if exc.status == 404:
+                return True
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     async def remove_leftovers(self, build_id: str, layers: list[str]) -> list[str]:
         """Remove what an abandoned build left: containers labelled with the build id (Docker) and Buildah
         working containers named after the build's layers (Podman lists those only with `external`)."""

@@ -1,11 +1,11 @@
-"""ORM models of the builder schema (builds)."""
+"""ORM models of the builder schema (builds, image sweeps)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from slipway.db import service_metadata
@@ -63,3 +63,15 @@ class Build(Base):
 
 Index("ix_builds_source_key", Build.source_key, postgresql_where=Build.status == SUCCEEDED)
 Index("ix_builds_unfinished", Build.status, postgresql_where=Build.status.in_(UNFINISHED))
+
+
+class ImageSweep(Base):
+    """A deleted service whose images are still to be removed from the build engine (kept until none is left)."""
+
+    __tablename__ = "image_sweeps"
+
+    service_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)  # why an image stayed (e.g. a container still uses it)

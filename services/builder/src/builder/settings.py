@@ -22,3 +22,5 @@ class BuilderSettings(ServiceSettings):
     git_binary: str = "git"
     # file:// repositories read the builder host's disk: fine on the one-machine default, off for shared hosts
     allow_file_urls: bool = True
+    # how often the images of deleted services still on the engine (a container was using them) are tried again
+    image_sweep_seconds: float = Field(default=30.0, gt=0)
