@@ -384,15 +384,15 @@ async def test_a_deleted_services_images_leave_the_engine_once_no_container_uses
         names = [first["local_image"], first["image"], second["local_image"], second["image"]]
         assert all([await b.engine.image(n) for n in names]) and len(set(names)) == 4
         r = await b.engine.client.post("/containers/create", json={"Image": second["local_image"], "Cmd": ["true"]})
-        r.raise_for_status()  # what the deployer's uninstall of the service has not removed yet
+        r.raise_for_status()  # a container that still uses it
 
         js = await b.app.state.nats.wait_connected(10)
-        deleted = Envelope(
-            type=Subjects.SERVICE_DELETED,
-            source="catalog",
+        deleted = Envelope(  # the deployer's word once the deleted service's uninstall is over
+            type=Subjects.DEPLOYER_SERVICES_FORGOTTEN,
+            source="deployer",
             organization_id=uuid.UUID(body["organization_id"]),
-            resource_id=body["service_id"],
-            payload={"service_id": body["service_id"], "environment_id": body["environment_id"]},
+            resource_id=body["environment_id"],
+            payload={"service_ids": [body["service_id"]], "environment_id": body["environment_id"]},
         )
         for _ in range(2):  # a second delivery of the same fact changes nothing
             await js.publish(deleted.subject, deleted.to_bytes(), headers={"Nats-Msg-Id": str(deleted.id)})

@@ -5,6 +5,7 @@ later, without holding up the environment's queue, until the engine is back and 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from deployer.drivers import Drivers
 from deployer.events import subscriptions
-from deployer.models import Deployment, ServiceState
+from deployer.models import Deployment, ServiceState, outbox
 from deployer.queue import enqueue
 from deployer.runner import Runner
 from deployer.settings import DeployerSettings
@@ -31,6 +32,8 @@ from slipway_stack.testing import wait_until
 from .fakes import FakeCatalog
 from .test_cluster_engines import containers_of, job
 from .test_queue import db  # noqa: F401  (fixture)
+
+FORGOTTEN = Subjects.DEPLOYER_SERVICES_FORGOTTEN
 
 
 async def _nolog(_: str) -> None:
@@ -110,6 +113,10 @@ async def test_a_failed_uninstall_is_retried_until_nothing_runs(db: Database, en
         assert [r.status for r in rows[:-1]] == ["DELETE_ERROR"] * (len(rows) - 1)
         async with db.transaction() as session:
             assert await session.get(ServiceState, uuid.UUID(svc.id)) is None  # forgotten
+            # and announced so, once (the builder's images of it may go): not by the failed attempt
+            events = (await session.scalars(select(outbox.c.data).where(outbox.c.subject == FORGOTTEN))).all()
+        mine = [e for e in map(json.loads, events) if e["payload"]["environment_id"] == env_id]
+        assert [e["payload"]["service_ids"] for e in mine] == [[svc.id]]
     finally:
         await worker.stop()
         link.unlink(missing_ok=True)

@@ -44,6 +44,9 @@ class Subjects:
     BUILD_CANCELED = "evt.builder.build.canceled"
     # payload: environment_id, execution_id, state, and service_id + kind for a service's state
     DEPLOYER_STATUS_CHANGED = "evt.deployer.status.changed"
+    # payload: environment_id, service_ids: a deleted service's (or environment's) uninstall is over, nothing of
+    # them runs any more (their images may go)
+    DEPLOYER_SERVICES_FORGOTTEN = "evt.deployer.services.forgotten"
     # core NATS request/reply between logs and the deployer (not JetStream events):
     LOGSCTL_TAIL = "logsctl.tail"  # {environment_id, service_id, since_ms?}: start or keep alive a service's tail
     LOGSCTL_STATUS = "logsctl.status"  # {environment_id} -> {ok, services: [ServiceStatus]}

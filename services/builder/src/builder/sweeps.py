@@ -1,4 +1,4 @@
-"""A deleted service's images leave the build engine: recorded from catalog's event, removed until none is left."""
+"""A deleted service's images leave the build engine once its uninstall is over, tried until none is left."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ log = logging.getLogger("builder.sweeps")
 
 
 class ImageSweeper:
-    """Removes every name the builder gave a deleted service's images (local and registry-qualified), never forced:
-    an image a container still runs (the deployer's uninstall, an ON_DELETE job) stays until the next pass."""
+    """Removes every name the builder gave a deleted service's images (local and registry-qualified) once the
+    deployer has uninstalled it (its ON_DELETE job ran from one of them). Never forced: an image a container
+    still uses (another engine's leftover, a run not removed yet) stays until a later pass."""
 
     def __init__(self, engine: Engine, every_seconds: float) -> None:
         self.engine = engine
@@ -32,13 +33,17 @@ class ImageSweeper:
         self._task: asyncio.Task[None] | None = None
 
     def subscriptions(self) -> list[Subscription]:
-        async def service_deleted(session: AsyncSession, envelope: Envelope) -> None:
+        async def services_forgotten(session: AsyncSession, envelope: Envelope) -> None:
             payload: dict[str, Any] = envelope.payload
-            row = {"service_id": str(payload["service_id"]), "organization_id": str(envelope.organization_id)}
-            await session.execute(insert(ImageSweep).values(**row, attempts=0).on_conflict_do_nothing())
-            event.listen(session.sync_session, "after_commit", lambda _: self._wake.set(), once=True)
+            rows = [
+                {"service_id": str(s), "organization_id": str(envelope.organization_id), "attempts": 0}
+                for s in payload.get("service_ids") or []
+            ]
+            if rows:
+                await session.execute(insert(ImageSweep).values(rows).on_conflict_do_nothing())
+                event.listen(session.sync_session, "after_commit", lambda _: self._wake.set(), once=True)
 
-        return [Subscription(Subjects.SERVICE_DELETED, service_deleted)]
+        return [Subscription(Subjects.DEPLOYER_SERVICES_FORGOTTEN, services_forgotten)]
 
     @property
     def db(self) -> Database:

@@ -8,12 +8,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deployer.drivers import Drivers
-from deployer.models import CronSchedule, Deployment, ServiceState
+from deployer.models import Deployment, ServiceState
 from deployer.queue import enqueue
+from deployer.store import forget_services
 from slipway.contracts import Subjects
 from slipway.errors import Conflict
 from slipway.events import Envelope, RetryableError, Subscription
@@ -60,8 +61,8 @@ def subscriptions(drivers: Drivers, poke: Callable[[], None] = lambda: None) -> 
                 await driver.delete(payload["environment_id"], payload["service_id"], _nolog)
         except Exception as exc:  # noqa: BLE001 - the engine may be briefly away: retry later
             raise RetryableError(str(exc)) from exc
-        await session.execute(delete(ServiceState).where(ServiceState.service_id == payload["service_id"]))
-        await session.execute(delete(CronSchedule).where(CronSchedule.service_id == payload["service_id"]))
+        await forget_services(session, envelope.organization_id, uuid.UUID(payload["environment_id"]),
+                              [payload["service_id"]])  # fmt: skip
 
     async def environment_deleted(session: AsyncSession, envelope: Envelope) -> None:
         payload: dict[str, Any] = envelope.payload
@@ -76,8 +77,7 @@ def subscriptions(drivers: Drivers, poke: Callable[[], None] = lambda: None) -> 
                 await driver.delete_environment(str(environment_id))
         except Exception as exc:  # noqa: BLE001
             raise RetryableError(str(exc)) from exc
-        await session.execute(delete(ServiceState).where(ServiceState.environment_id == environment_id))
-        await session.execute(delete(CronSchedule).where(CronSchedule.environment_id == environment_id))
+        await forget_services(session, envelope.organization_id, uuid.UUID(str(environment_id)), [], whole=True)
 
     async def git_pushed(session: AsyncSession, envelope: Envelope) -> None:
         """Deploy the pushed commit on the services catalog matched (auto_deploy, repository, branch), in their

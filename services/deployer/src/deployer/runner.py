@@ -165,7 +165,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - an unusable cluster fails the deployment cleanly
             if dep.tombstone_id is not None:  # no runtime for that engine: nothing of it ever ran there
                 await journal.line("Recap", f"nothing to uninstall: {exc}")
-                await self.store.forget(dep.environment_id, None if dep.service_ids is None else dep.service_ids)
+                await self.store.forget(dep, dep.service_ids or [], whole=dep.service_ids is None)
                 await self._drop_tombstone(dep)
                 await self.store.finish(dep, "DELETED")
                 return
@@ -244,7 +244,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - reported; the tombstone stays for another attempt
             await journal.line("Recap", f"could not remove the environment's resources: {exc}", level="ERROR")
             return "DELETE_ERROR"
-        await self.store.forget(dep.environment_id, None if whole else [s.id for s in state.services])
+        await self.store.forget(dep, [s.id for s in state.services], whole=whole)
         await self._drop_tombstone(dep)
         return "DELETED"
 

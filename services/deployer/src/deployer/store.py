@@ -161,17 +161,11 @@ class Store:
             )
         return delay
 
-    async def forget(self, environment_id: uuid.UUID, service_ids: list[str] | None) -> None:
+    async def forget(self, dep: Deployment, service_ids: list[str], *, whole: bool = False) -> None:
         """An uninstalled deletion: its services' current states and cron schedules go (all of the
-        environment's when `service_ids` is None)."""
+        environment's when `whole`), and the services are announced forgotten."""
         async with self.db.transaction() as session:
-            for model in (ServiceState, CronSchedule):
-                where = (
-                    model.environment_id == environment_id
-                    if service_ids is None
-                    else model.service_id.in_([uuid.UUID(s) for s in service_ids])
-                )
-                await session.execute(delete(model).where(where))
+            await forget_services(session, dep.organization_id, dep.environment_id, service_ids, whole=whole)
 
     async def deployed_image(self, service_id: str) -> str | None:
         async with self.db.transaction() as session:
@@ -186,3 +180,32 @@ class Store:
                 .where(Deployment.id == dep.id)
             )
             return bool(flag)
+
+
+async def forget_services(
+    session: AsyncSession,
+    organization_id: uuid.UUID | None,
+    environment_id: uuid.UUID,
+    service_ids: list[str],
+    *,
+    whole: bool = False,
+) -> None:
+    """Nothing of these services runs any more (of the whole environment with `whole`): their states and cron
+    schedules go, and `evt.deployer.services.forgotten` tells the builder their images may go too."""
+    ids = {uuid.UUID(s) for s in service_ids}
+    if whole:
+        ids.update(
+            await session.scalars(select(ServiceState.service_id).where(ServiceState.environment_id == environment_id))
+        )
+    for model in (ServiceState, CronSchedule):
+        where = model.environment_id == environment_id if whole else model.service_id.in_(ids)
+        await session.execute(delete(model).where(where))
+    if ids:
+        envelope = Envelope(
+            type=Subjects.DEPLOYER_SERVICES_FORGOTTEN,
+            source="deployer",
+            organization_id=organization_id,
+            resource_id=str(environment_id),
+            payload={"environment_id": str(environment_id), "service_ids": sorted(str(i) for i in ids)},
+        )
+        await add_event(session, outbox, envelope)
