@@ -81,7 +81,14 @@ async def running_builder(
 
             await nc.subscribe("deploylogs.>", cb=collect)
             await app.state.nats.wait_connected(10)
-            yield builder
+            try:
+                yield builder
+            finally:  # what the test built leaves the machine's engine with it
+                async with app.state.db.transaction() as session:
+                    rows = await session.execute(text("SELECT local_image, image FROM builder.builds"))
+                    names = {n for row in rows for n in row if n}
+                for name in names:
+                    await engine.remove_image(name)
     finally:
         await nc.close()
         await engine.client.aclose()
@@ -369,9 +376,6 @@ async def test_a_cancellation_lost_by_python_still_stops_the_build(start_builder
 async def test_a_deleted_services_images_leave_the_engine_once_no_container_uses_them(  # type: ignore[no-untyped-def]
     start_builder, tmp_path: Path, registry
 ) -> None:
-    from slipway.contracts import Subjects
-    from slipway.events import Envelope
-
     repo = make_repo(tmp_path / "gone", {"Dockerfile": BASE + "COPY f /f\n", "f": uuid.uuid4().hex})
     ref = {"id": str(uuid.uuid4()), "url": registry.address, "kind": "GENERIC_CR"}
     async with start_builder(registry_url=registry.address, image_sweep_seconds=0.5) as b:
@@ -384,37 +388,45 @@ async def test_a_deleted_services_images_leave_the_engine_once_no_container_uses
         names = [first["local_image"], first["image"], second["local_image"], second["image"]]
         assert all([await b.engine.image(n) for n in names]) and len(set(names)) == 4
         r = await b.engine.client.post("/containers/create", json={"Image": second["local_image"], "Cmd": ["true"]})
-        r.raise_for_status()  # a container that still uses it
+        r.raise_for_status()  # a container that still uses the second image
+        holder = r.json()["Id"]
+        try:
+            await forgotten(b, body)
 
-        js = await b.app.state.nats.wait_connected(10)
-        deleted = Envelope(  # the deployer's word once the deleted service's uninstall is over
-            type=Subjects.DEPLOYER_SERVICES_FORGOTTEN,
-            source="deployer",
-            organization_id=uuid.UUID(body["organization_id"]),
-            resource_id=body["environment_id"],
-            payload={"service_ids": [body["service_id"]], "environment_id": body["environment_id"]},
-        )
-        for _ in range(2):  # a second delivery of the same fact changes nothing
-            await js.publish(deleted.subject, deleted.to_bytes(), headers={"Nats-Msg-Id": str(deleted.id)})
+            async def first_gone() -> bool:  # after a whole pass (the second image could not go)
+                row = await sweep_row(b)
+                return row is not None and row.attempts >= 1 and not any([await b.engine.image(n) for n in names[:2]])
 
-        async def sweep() -> Any:
-            async with b.app.state.db.transaction() as session:
-                rows = await session.execute(text("SELECT attempts, last_error FROM builder.image_sweeps"))
-                return rows.one_or_none()
-
-        async def first_gone() -> bool:  # after a whole pass (the second image could not go)
-            row = await sweep()
-            return row is not None and row.attempts >= 1 and not any([await b.engine.image(n) for n in names[:2]])
-
-        await wait_until(first_gone, timeout=20, message="the deleted service's unused image stayed")
-        assert "still used by a container" in (await sweep()).last_error
-        assert await b.engine.image(second["local_image"]) is not None  # never forced from under a container
-        await b.engine.client.delete(f"/containers/{r.json()['Id']}", params={"force": "true"})
+            await wait_until(first_gone, timeout=20, message="the deleted service's unused image stayed")
+            assert "still used by a container" in (await sweep_row(b)).last_error
+            assert await b.engine.image(second["local_image"]) is not None  # never forced from under a container
+        finally:
+            await b.engine.client.delete(f"/containers/{holder}", params={"force": "true"})
 
         async def all_gone() -> bool:
-            async with b.app.state.db.transaction() as session:
-                left = (await session.execute(text("SELECT count(*) FROM builder.image_sweeps"))).scalar_one()
-            return left == 0 and not any([await b.engine.image(n) for n in names])
+            return await sweep_row(b) is None and not any([await b.engine.image(n) for n in names])
 
         await wait_until(all_gone, timeout=20, message="the deleted service's images stayed once unused")
         assert await b.engine.image(kept["local_image"]) and await b.engine.image(kept["image"])
+
+
+async def forgotten(b: Builder, body: dict[str, Any]) -> None:
+    """The deployer's word, delivered twice, that the deleted service's uninstall is over."""
+    from slipway.contracts import Subjects
+    from slipway.events import Envelope
+
+    js = await b.app.state.nats.wait_connected(10)
+    event = Envelope(
+        type=Subjects.DEPLOYER_SERVICES_FORGOTTEN,
+        source="deployer",
+        organization_id=uuid.UUID(body["organization_id"]),
+        resource_id=body["environment_id"],
+        payload={"service_ids": [body["service_id"]], "environment_id": body["environment_id"]},
+    )
+    for _ in range(2):  # a second delivery of the same fact changes nothing
+        await js.publish(event.subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
+
+
+async def sweep_row(b: Builder) -> Any:
+    async with b.app.state.db.transaction() as session:
+        return (await session.execute(text("SELECT attempts, last_error FROM builder.image_sweeps"))).one_or_none()
