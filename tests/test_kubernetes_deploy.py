@@ -107,11 +107,14 @@ class KubeWorld(World):
                 out[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
         return out
 
-    def pods(self) -> list[dict[str, Any]]:
+    def pods(self, live: bool = True) -> list[dict[str, Any]]:
+        """The application's pods; `live`: not those on their way out (deleted, which the embedded kubelet may
+        take a minute to finish while it tears another namespace down)."""
         found = self.kube(
             f"/api/v1/namespaces/{self.namespace}/pods?labelSelector=slipway.dev/service-id={self.app['id']}"
         )
-        return list((found or {"items": []})["items"])
+        items = list((found or {"items": []})["items"])
+        return [p for p in items if not (live and p["metadata"].get("deletionTimestamp"))]
 
     def deployment_log(self, execution_id: str) -> str:
         lines = self.api.get(f"/environment/{self.env['id']}/logs", params={"version": execution_id})
@@ -270,14 +273,8 @@ def test_restart_rolls_the_pods_on_kubernetes(world: KubeWorld) -> None:
     before = {p["metadata"]["name"] for p in world.pods()}
     queued = world.ok(world.api.post(f"/application/{world.app['id']}/restart-service"), 202)
     assert world.wait_terminal(queued["execution_id"]) == "RESTARTED", world.deployment_log(queued["execution_id"])
-    # every pod that is not on its way out is new (the kubelet may take a while to remove the old ones)
-    until(
-        lambda: {p["metadata"]["name"] for p in world.pods() if not p["metadata"].get("deletionTimestamp")}.isdisjoint(
-            before
-        ),
-        90,
-        "new pods only",
-    )
+    # every pod that is not on its way out is new
+    until(lambda: {p["metadata"]["name"] for p in world.pods()}.isdisjoint(before), 90, "new pods only")
     assert world.get().text.strip() == "v1"
 
 
@@ -348,7 +345,7 @@ def test_a_pull_request_gets_a_preview_on_kubernetes_that_goes_when_merged(world
 def test_stop_then_uninstall_leave_nothing_on_kubernetes(world: KubeWorld) -> None:
     queued = world.ok(world.api.post(f"/application/{world.app['id']}/stop"), 202)
     assert world.wait_terminal(queued["execution_id"]) == "STOPPED"
-    assert world.pods() == []
+    assert world.pods(live=False) == []
     assert world.get().status_code in (404, 502, 503)
     queued = world.ok(world.api.post(f"/environment/{world.env['id']}/uninstall", json={}), 202)
     until(lambda: world.kube(f"/api/v1/namespaces/{world.namespace}") is None, 120, "the namespace to go")
