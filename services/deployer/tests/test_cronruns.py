@@ -5,32 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-import deployer
 from deployer.cronruns import CronRuns
 from deployer.models import Deployment, ServiceState
 from deployer.runtime.kubernetes.jobs import CronRun
 from deployer.store import Store
 from slipway.db import Database
 from slipway.desired import ClusterTarget, DesiredState, ServiceSpec
-from slipway.migrations import upgrade_async
 
-MIGRATIONS = Path(deployer.__file__).parent / "migrations"
+from .test_queue import db  # noqa: F401  (fixture)
+
 SECRET = "hunter2-" + uuid.uuid4().hex[:8]
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(MIGRATIONS, database_url, "deployer")
-    database = Database(database_url)
-    yield database
-    await database.dispose()
 
 
 class HeldNats:
@@ -75,13 +63,13 @@ def environment() -> DesiredState:
     )  # fmt: skip
 
 
-async def history(db: Database, state: DesiredState) -> list[Deployment]:
-    async with db.transaction() as session:
+async def history(database: Database, state: DesiredState) -> list[Deployment]:
+    async with database.transaction() as session:
         env = uuid.UUID(state.environment_id)
         return list(await session.scalars(select(Deployment).where(Deployment.environment_id == env)))
 
 
-async def test_a_run_enters_the_history_whole_after_its_log_lines_and_only_once(db: Database) -> None:
+async def test_a_run_enters_the_history_whole_after_its_log_lines_and_only_once(db: Database) -> None:  # noqa: F811
     state = environment()
     job = state.services[0]
 
