@@ -190,3 +190,69 @@ async def test_two_slipway_clusters_on_one_kubernetes_each_correct_only_their_ow
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_a_pod_started_while_a_variable_was_edited_is_replaced_when_the_variable_is_put_back(
+    kubernetes: KubeCluster, environment: str, kube_busybox: str
+) -> None:
+    """Pods read their variables when they start: one started while the Secret held an edit keeps the edit after
+    the Secret is put back, unless the drift correction rolls the workload (it does)."""
+    from .fakes import container
+    from .fakes import environment as state_of
+
+    state = state_of([container("web")]).model_copy(update={"environment_id": environment})
+    service = state.services[0]
+    namespace = kubernetes_namespace(environment)
+    secrets = kind_of("v1", "Secret")
+    variables = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "web-env", "namespace": namespace, "labels": {M.L_MANAGED: M.MANAGED_BY}},
+        "stringData": {"GREETING": "hello"},
+    }
+    workload = deployment(service.id, kube_busybox, 'echo "greeting=$GREETING"; exec sleep 3600')
+    workload["metadata"]["namespace"] = namespace
+    workload["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "web-env"}}]
+    ours = KubernetesDriver(kubernetes.kubeconfig.read_text(), None, cluster_id=f"drift-{uuid.uuid4()}")
+
+    async def greetings() -> dict[str, str]:
+        """What each live pod of the workload read at its start (pod name → greeting)."""
+        pods = await ours.api.list(PODS, namespace, f"{M.L_SERVICE}={service.id}")
+        found = {}
+        for pod in pods["items"]:
+            if pod["metadata"].get("deletionTimestamp") or pod.get("status", {}).get("phase") != "Running":
+                continue
+            name = pod["metadata"]["name"]
+            logs = await asyncio.to_thread(kubernetes.kubectl, "-n", namespace, "logs", name, check=False)
+            if "greeting=" in logs.stdout:
+                found[name] = logs.stdout.split("greeting=", 1)[1].strip()
+        return found
+
+    try:
+        await ours.sync(variables)
+        await ours.sync(workload)
+        await ours._remember(state, service, [variables, workload])
+        first = await until(greetings, 120, "the first pod to start")
+        assert list(first.values()) == ["hello"], first
+
+        await ours.api.patch(secrets, namespace, "web-env", {"stringData": {"GREETING": "tampered"}})
+        await ours.api.delete(PODS, namespace, next(iter(first)))  # its replacement starts with the edit
+
+        async def tampered() -> dict[str, str]:
+            now = await greetings()
+            return now if list(now.values()) == ["tampered"] else {}
+
+        await until(tampered, 120, "the replacement pod to start with the edited variable")
+
+        corrected = await ours.reconcile()
+        assert f"Secret/{namespace}/web-env (data.GREETING)" in corrected, corrected
+        assert any(c.startswith(f"Deployment/{namespace}/") and "restarted" in c for c in corrected), corrected
+
+        async def put_back() -> dict[str, str]:
+            now = await greetings()
+            return now if list(now.values()) == ["hello"] else {}
+
+        await until(put_back, 120, "the pods to run with the variable put back")
+        assert [c for c in await ours.reconcile() if namespace in c] == []  # the restart itself is not drift
+    finally:
+        await ours.close()

@@ -243,9 +243,17 @@ class KubeApi:
             content_type="application/apply-patch+yaml",
         )
 
-    async def patch(self, kind: Kind, namespace: str | None, name: str, body: dict[str, Any]) -> Any:
+    async def patch(
+        self, kind: Kind, namespace: str | None, name: str, body: dict[str, Any], manager: str | None = None
+    ) -> Any:
+        """A JSON merge patch; the fields it sets are owned by `manager` (one other than the applies' keeps them
+        through later applies)."""
         return await self.request(
-            "PATCH", kind.path(namespace, name), body=body, content_type="application/merge-patch+json"
+            "PATCH",
+            kind.path(namespace, name),
+            query={"fieldManager": manager} if manager else None,
+            body=body,
+            content_type="application/merge-patch+json",
         )
 
     async def delete(self, kind: Kind, namespace: str | None, name: str, background: bool = True) -> Any:

@@ -7,7 +7,10 @@ After each successful apply the driver keeps the objects it applied in one Secre
 `sync` means an object that still matches is not written, so a quiet cluster costs reads only. A stopped
 service has no record (nothing to put back), an uninstalled one loses it with its other objects. A field
 another manager added to an object (say `kubectl set env`) stays: server-side apply leaves other managers'
-fields alone; the values Slipway owns are what is corrected.
+fields alone; the values Slipway owns are what is corrected. Pods read their variables and files when they
+start, so a pod started while a Secret was edited runs with the edit: when a Secret or ConfigMap is put back,
+the service's Deployment or StatefulSet is restarted (rolled, as a changed variable rolls it) under the
+`slipway-drift` field manager, whose restart annotation the next apply leaves in place.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import gzip
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from deployer.runtime.kubernetes import manifests as M
@@ -28,6 +32,9 @@ log = logging.getLogger("deployer.runtime.kubernetes")
 SECRETS = kind_of("v1", "Secret")
 L_RECORD = M.L + "record"
 L_CLUSTER = M.L + "cluster-id"
+CONFIG_KINDS = ("Secret", "ConfigMap")  # what pods read when they start
+ROLLED_KINDS = ("Deployment", "StatefulSet")  # what keeps pods running that read it (a CronJob's next run reads anew)
+DRIFT_MANAGER = "slipway-drift"
 
 
 def record_name(service: ServiceSpec) -> str:
@@ -96,14 +103,39 @@ class Drift:
                 except (ValueError, OSError, EOFError) as exc:
                     log.warning("unreadable applied record %s: %s", meta["name"], exc)
                     continue
+                config_put_back = False
                 for obj in objects:
                     meta = obj["metadata"]
                     try:
                         if await self.sync(obj):
                             changed = ", ".join(self.last_changes)
                             corrected.append(f"{obj['kind']}/{meta.get('namespace')}/{meta['name']} ({changed})")
+                            config_put_back = config_put_back or obj["kind"] in CONFIG_KINDS
                     except KubeError as exc:
                         log.warning("could not correct %s %s: %s", obj["kind"], meta["name"], exc)
+                if config_put_back:
+                    corrected += await self._restart([o for o in objects if o["kind"] in ROLLED_KINDS])
         if corrected:
             log.warning("drift corrected: %s", ", ".join(corrected))
         return corrected
+
+    async def _restart(self, workloads: list[dict[str, Any]]) -> list[str]:
+        """Roll each workload's pods (a new template annotation), so none keeps a value read while it drifted."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        patch = {"spec": {"template": {"metadata": {"annotations": {M.A_RESTARTED: now}}}}}
+        done: list[str] = []
+        for obj in workloads:
+            meta = obj["metadata"]
+            try:
+                await self.api.patch(
+                    kind_of(obj["apiVersion"], obj["kind"]),
+                    meta["namespace"],
+                    meta["name"],
+                    patch,
+                    manager=DRIFT_MANAGER,
+                )
+            except KubeError as exc:
+                log.warning("could not restart %s %s: %s", obj["kind"], meta["name"], exc)
+                continue
+            done.append(f"{obj['kind']}/{meta['namespace']}/{meta['name']} (restarted: its configuration was put back)")
+        return done

@@ -26,6 +26,7 @@ L_KIND = L + "service-kind"
 A_CHECKSUM = L + "config-checksum"  # on the pod template: a changed variable or file rolls the pods
 A_ROUTES = L + "routes"  # on the Service: the edge routes, JSON [[host, port, prefix], …] (adoption reads it)
 A_NAME = L + "service-name"
+A_RESTARTED = L + "restarted"  # on the pod template: set by a restart (and the drift correction) to roll the pods
 A_DEPLOYMENT = L + "deployment-id"
 MANAGED_BY = "slipway-deployer"
 PULL_SECRET = "slipway-registry"
