@@ -17,7 +17,7 @@ import pytest
 from deployer.runtime.kubernetes import manifests as M
 from deployer.runtime.kubernetes.api import Forbidden, KubeApi, kind_of
 from deployer.runtime.kubernetes.driver import KubernetesDriver
-from slipway.desired import kubernetes_namespace
+from slipway.desired import DesiredState, ServiceSpec, kubernetes_namespace
 from slipway_stack.kube.testing import KubeCluster
 
 pytestmark = pytest.mark.stack
@@ -54,6 +54,25 @@ def deployment(service_id: str, image: str, command: str) -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def one_service(environment_id: str) -> tuple[DesiredState, ServiceSpec, str]:
+    """A desired state of one container service in the given environment, the service and its namespace."""
+    from .fakes import container
+    from .fakes import environment as state_of
+
+    state = state_of([container("web")]).model_copy(update={"environment_id": environment_id})
+    return state, state.services[0], kubernetes_namespace(environment_id)
+
+
+def owned_secret(namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]:
+    labels = {M.L_MANAGED: M.MANAGED_BY}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "stringData": data,
     }
 
 
@@ -161,19 +180,9 @@ async def test_two_slipway_clusters_on_one_kubernetes_each_correct_only_their_ow
 ) -> None:
     """Two organizations may register the same kubeconfig: each cluster's drift correction puts back only what
     its own deploys applied (a deploy in one holds a lock the other cannot see)."""
-    from .fakes import container
-    from .fakes import environment as state_of
-
-    state = state_of([container("web")]).model_copy(update={"environment_id": environment})
-    service = state.services[0]
-    namespace = kubernetes_namespace(environment)
+    state, service, namespace = one_service(environment)
     secrets = kind_of("v1", "Secret")
-    mine = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "owned", "namespace": namespace, "labels": {M.L_MANAGED: M.MANAGED_BY}},
-        "stringData": {"K": "slipway"},
-    }
+    mine = owned_secret(namespace, "owned", {"K": "slipway"})
     ours = KubernetesDriver(kubernetes.kubeconfig.read_text(), None, cluster_id="cluster-a")
     theirs = KubernetesDriver(kubernetes.kubeconfig.read_text(), None, cluster_id="cluster-b")
     try:
@@ -197,19 +206,9 @@ async def test_a_pod_started_while_a_variable_was_edited_is_replaced_when_the_va
 ) -> None:
     """Pods read their variables when they start: one started while the Secret held an edit keeps the edit after
     the Secret is put back, unless the drift correction rolls the workload (it does)."""
-    from .fakes import container
-    from .fakes import environment as state_of
-
-    state = state_of([container("web")]).model_copy(update={"environment_id": environment})
-    service = state.services[0]
-    namespace = kubernetes_namespace(environment)
+    state, service, namespace = one_service(environment)
     secrets = kind_of("v1", "Secret")
-    variables = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "web-env", "namespace": namespace, "labels": {M.L_MANAGED: M.MANAGED_BY}},
-        "stringData": {"GREETING": "hello"},
-    }
+    variables = owned_secret(namespace, "web-env", {"GREETING": "hello"})
     workload = deployment(service.id, kube_busybox, 'echo "greeting=$GREETING"; exec sleep 3600')
     workload["metadata"]["namespace"] = namespace
     workload["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "web-env"}}]
