@@ -313,6 +313,17 @@ async def test_lines_are_stored_once_masked_and_listed_per_spec(world: World, sp
             assert r.status_code == 400 and "version" in r.json()["detail"], (version, r.text)
 
 
+async def test_a_listing_after_the_lines_were_published_has_all_of_them(world: World) -> None:
+    """A deployment's lines are published before it ends: whoever then lists its log (no waiting for the store)
+    gets every line, however far the storing consumer lags behind."""
+    env = world.env()
+    for round_ in (1, 2, 3):
+        await world.publish(*(env.line(round_, seq) for seq in range(1, 401)))
+        async with httpx.AsyncClient(base_url=world.url, headers=signed()) as api:
+            listed = (await api.get(f"/environment/{env.id}/logs", params={"version": env.execution(round_)})).json()
+        assert seqs(listed) == list(range(1, 401)), (round_, len(listed))
+
+
 # -- /deployment/logs -----------------------------------------------------------------------------------
 async def test_many_clients_replay_and_follow_without_gap_or_duplicate(world: World, spec: dict[str, Any]) -> None:
     env = world.env()

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
+from nats.errors import Error as NatsError
 from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -41,6 +42,10 @@ async def list_environment_logs(
     if version is not None and not EXECUTION_ID.fullmatch(version):
         raise BadRequest("version: an execution id (<environment id>-<number>), as deploymentHistoryV2 lists")
     db = request.app.state.db
+    # every line already in the stream is stored first: a deployment's lines are published before it ends, so
+    # whoever saw it end (deploymentHistoryV2) finds all of them here; without NATS, what is stored is answered
+    with contextlib.suppress(TimeoutError, NatsError):
+        await request.app.state.deployment_hub.caught_up(request.app.state.settings.catch_up_seconds)
     try:
         execution = version or await store.latest_execution(db, str(environment_id))
         lines = await store.last_lines(db, str(environment_id), execution, REST_LIMIT) if execution else []
