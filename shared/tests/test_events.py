@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import uuid
@@ -282,3 +283,66 @@ async def test_outbox_write_rolls_back_with_the_transaction(kit: Kit) -> None:
             await add_event(s, kit.outbox, Envelope(type=SUBJECT, source="test"))
             raise RuntimeError("business rule failed")
     assert await kit.count(kit.outbox) == 0
+
+
+class Wrapped:
+    """Subscriptions as the consumer gets them, whose fetch() first raises the given errors, then fetches."""
+
+    def __init__(self, cons: Consumer, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.subscribed: list[object] = []
+        self.released: list[object] = []
+        subscribe = cons._subscribe
+
+        async def wrapped():  # type: ignore[no-untyped-def]
+            sub = await subscribe()
+            self.subscribed.append(sub)
+            fetch, unsubscribe = sub.fetch, sub.unsubscribe
+
+            async def failing_fetch(*args, **kwargs):  # type: ignore[no-untyped-def]
+                if self.errors:
+                    await asyncio.sleep(0.05)
+                    raise self.errors.pop(0)
+                return await fetch(*args, **kwargs)
+
+            async def tracked_unsubscribe() -> None:
+                self.released.append(sub)
+                await unsubscribe()
+
+            sub.fetch, sub.unsubscribe = failing_fetch, tracked_unsubscribe
+            return sub
+
+        cons._subscribe = wrapped  # type: ignore[method-assign]
+
+
+async def test_a_bare_timeout_from_fetch_is_an_empty_fetch_and_an_outage_releases_the_subscription(
+    kit: Kit, nats: NatsConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nats-py's fetch() raises a bare TimeoutError when its deadline passes between its two pull requests (a
+    loaded machine): nothing to fetch, not an outage, so the consumer keeps its subscription. A real interruption
+    subscribes again, and the subscription it replaces is released (it used to stay, one per interruption)."""
+    caplog.set_level(logging.WARNING, logger="slipway.consumer")
+    js = await nats.wait_connected()
+    cons = consumer(kit, nats, name=f"test-timeouts-{uuid.uuid4().hex[:8]}")
+    subs = Wrapped(cons, TimeoutError(), TimeoutError(), TimeoutError())
+
+    async def applied(envelope: Envelope) -> bool:
+        return str(envelope.id) in await kit.applied_ids()
+
+    await cons.start()
+    try:
+        first = Envelope(type=SUBJECT, source="test")
+        await js.publish(SUBJECT, first.to_bytes(), headers={"Nats-Msg-Id": str(first.id)})
+        await wait_until(lambda: applied(first), message="the event applied")
+        assert len(subs.subscribed) == 1 and subs.released == [] and not subs.errors
+        assert "interrupted" not in caplog.text
+
+        subs.errors.append(ConnectionError("connection lost"))  # an outage: subscribe again
+        await wait_until(lambda: len(subs.subscribed) == 2, message="a new subscription")
+        assert subs.released == [subs.subscribed[0]] and "interrupted" in caplog.text
+        second = Envelope(type=SUBJECT, source="test")
+        await js.publish(SUBJECT, second.to_bytes(), headers={"Nats-Msg-Id": str(second.id)})
+        await wait_until(lambda: applied(second), message="the event after the outage applied")
+        assert (await kit.applied_ids()).count(str(first.id)) == 1
+    finally:
+        await cons.stop()

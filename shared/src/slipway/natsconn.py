@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -28,6 +29,14 @@ async def ensure_streams(js: JetStreamContext, streams: tuple[StreamConfig, ...]
             await js.add_stream(config=config)
         except BadRequestError:
             await js.update_stream(config=config)
+
+
+async def release(subscription: Any) -> None:
+    """Unsubscribe a pull subscription that is being replaced or stopped (its inbox and client-side queue go with
+    it); a connection already gone has nothing left to release."""
+    if subscription is not None:
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
 
 
 class NatsConnection:

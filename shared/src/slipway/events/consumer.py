@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
@@ -20,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slipway.db import Database
 from slipway.events.envelope import Envelope
-from slipway.natsconn import NatsConnection
+from slipway.natsconn import NatsConnection, release
 from slipway.tracing import consume_span
 
 log = logging.getLogger("slipway.consumer")
@@ -97,10 +95,8 @@ class Consumer:
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=10)
-        if self._sub is not None:  # else closing the connection drains it and waits for its timeout
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+        await release(self._sub)  # else closing the connection drains it and waits for its timeout
+        self._sub = None
 
     async def _subscribe(self):  # type: ignore[no-untyped-def]
         js = await self.nats.wait_connected()
@@ -131,7 +127,7 @@ class Consumer:
                 while not self._stopping:
                     try:
                         msgs = await sub.fetch(self.batch, timeout=2)
-                    except NatsTimeoutError:
+                    except TimeoutError:  # nothing to fetch: nats' TimeoutError, or the bare one fetch() may raise
                         continue
                     for msg in msgs:
                         await self.handle(msg)
@@ -139,7 +135,9 @@ class Consumer:
                 raise
             except Exception as exc:  # noqa: BLE001 - NATS/DB outage: resubscribe with back-off
                 failures += 1
-                log.warning("consumer %s interrupted (attempt %d): %s", self.name, failures, exc)
+                log.warning("consumer %s interrupted (attempt %d): %r", self.name, failures, exc)
+                await release(self._sub)  # the next subscription replaces it: no inbox left behind
+                self._sub = None
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
 
     def _handler_for(self, subject: str) -> Handler | None:

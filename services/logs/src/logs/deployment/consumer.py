@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -16,7 +14,7 @@ from logs.deployment import store
 from logs.deployment.lines import parse_line
 from slipway.db import Database
 from slipway.deploylog import DeployLogLine
-from slipway.natsconn import NatsConnection
+from slipway.natsconn import NatsConnection, release
 
 log = logging.getLogger("logs.deployment.consumer")
 
@@ -46,10 +44,9 @@ class LineConsumer:
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=10)
-        if self._sub is not None:
-            # a pull request's late status message left in the queue would hold NATS's drain for seconds
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+        # a pull request's late status message left in the queue would hold NATS's drain for seconds
+        await release(self._sub)
+        self._sub = None
 
     async def _subscribe(self):  # type: ignore[no-untyped-def]
         js = await self.nats.wait_connected()
@@ -75,7 +72,7 @@ class LineConsumer:
                 while not self._stopping:
                     try:
                         msgs = await sub.fetch(self.batch, timeout=1)
-                    except NatsTimeoutError:
+                    except TimeoutError:  # nothing to fetch: nats' TimeoutError, or the bare one fetch() may raise
                         continue
                     await self.handle(msgs)
                     failures = 0
@@ -83,7 +80,9 @@ class LineConsumer:
                 raise
             except Exception as exc:  # noqa: BLE001 - NATS or database away: back off, the messages come again
                 failures += 1
-                log.warning("deployment log consumer interrupted (attempt %d): %s", failures, exc)
+                log.warning("deployment log consumer interrupted (attempt %d): %r", failures, exc)
+                await release(self._sub)  # the next subscription replaces it: no inbox left behind
+                self._sub = None
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
 
     async def handle(self, msgs: list[Msg]) -> None:
