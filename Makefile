@@ -67,5 +67,6 @@ migrate: install ## apply every service's migrations to $DATABASE_URL
 bench: system-deps install ## run the benchmarks under bench/ (each prints numbers and ratios to a baseline)
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python "$$b"; done
 
-clean: down ## stop everything and delete the virtualenv and all local data
+clean: down ## stop everything, remove what it deployed on the engine, delete the virtualenv and all local data
+	@if [ -x $(STACK) ]; then $(STACK) purge; fi
 	rm -rf $(VENV) .slipway

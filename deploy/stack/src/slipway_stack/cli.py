@@ -1,4 +1,4 @@
-"""`slipway-stack up|down|status|logs` — the commands behind `make up`, `make down`, `make status`, `make logs`."""
+"""`slipway-stack up|down|purge|status|logs`: what `make up`, `make down`, `make clean`, `make status` run."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start everything (idempotent) and bootstrap the admin token")
     up.add_argument("--random-ports", action="store_true", help="pick free random ports (tests)")
     sub.add_parser("down", help="stop every process, keep the data")
+    sub.add_parser("purge", help="remove this installation's containers, volumes and networks from the engine")
     sub.add_parser("kube-build", help="build the embedded Kubernetes binaries into their cache (once)")
     sub.add_parser("db-images", help="build the local database images (once) and push them to the stack's registry")
     sub.add_parser("status", help="show each component and whether it is ready")
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.up()
         elif args.command == "down":
             stack.down()
+        elif args.command == "purge":
+            stack.purge()
         elif args.command == "kube-build":
             KubeBinaries().ensure()
         elif args.command == "db-images":

@@ -22,12 +22,13 @@ from slipway.principal import HEADER, service_principal, sign
 from slipway_stack.caddy import Caddy
 from slipway_stack.dbimages import DatabaseImages, ImageError, catalog_images
 from slipway_stack.edgeresolver import EdgeResolver
-from slipway_stack.engine import ContainerEngine, Registry
+from slipway_stack.engine import ContainerEngine, EngineError, Registry
 from slipway_stack.kube.cluster import EmbeddedKubernetes, KubernetesError
 from slipway_stack.kube.register import RegisterError, register_cluster
 from slipway_stack.natsserver import NatsServer
 from slipway_stack.postgres import EmbeddedPostgres
 from slipway_stack.procs import alive, free_port, port_is_free, read_pid, start_detached, stop_pid, tail
+from slipway_stack.purge import PurgeError, purge_installation
 
 
 @dataclass(frozen=True)
@@ -471,6 +472,30 @@ class Stack:
             pg.stop()
             say("  postgres   stopped")
         say(f"Slipway stopped; data kept in {self.state}")
+
+    def purge(self) -> None:
+        """Remove what this installation deployed on the container engine (`make clean`, after `make down`): its
+        state is about to go, and nothing would own those containers, volumes and networks afterwards."""
+        installation = str(self.load_config().get("installation_id") or "")
+        if not installation:
+            say("Slipway is not set up here (no installation id); nothing deployed to remove.")
+            return
+        engine = self.engine()
+        started = not engine.external and engine.pid() is None
+        try:
+            if started:  # the engine is stopped with the rest by `make down`: this step starts it for itself
+                engine.start()
+            with engine.client() as client:
+                purged = purge_installation(client, installation)
+        except (EngineError, PurgeError, httpx.HTTPError) as exc:
+            raise StackError(f"could not remove this installation's workloads from the engine: {exc}") from exc
+        finally:
+            if started:
+                engine.stop()
+        say(
+            f"  removed from the engine: {len(purged.containers)} container(s), {len(purged.volumes)} volume(s), "
+            f"{len(purged.networks)} network(s) of installation {installation}"
+        )
 
     def status(self) -> list[tuple[str, str, str]]:
         config = self.load_config()
