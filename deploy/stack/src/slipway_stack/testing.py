@@ -63,7 +63,7 @@ def own_state_dir(name: str) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
     with own_state_dir("pg") as root:
-        pg = EmbeddedPostgres(root / "pgdata", free_port(), root / "postgres.log")
+        pg = EmbeddedPostgres(root / "pgdata", free_port(), root / "postgres.log", durable=False)
         pg.init()
         pg.start()
         yield pg
