@@ -45,8 +45,8 @@ class EmbeddedPostgres:
         self.data_dir = data_dir
         self.port = port
         self.log_file = log_file
-        # not durable (tests only): no fsync, so stopping does not flush every test database to disk and deleting
-        # them afterwards is cheap (a suite's ~400 databases: 20 s of teardown became ~1 s); a crash may lose data
+        # not durable (tests only): no fsync on commits, checkpoints and the stop (an OS crash may lose data); the
+        # deletion of a whole suite's databases afterwards stays as slow as the disk (see the session note)
         self.durable = durable
         self.password_file = data_dir.parent / "pg-password"
         self._as_root = os.geteuid() == 0
