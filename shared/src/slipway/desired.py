@@ -224,6 +224,11 @@ def content_version(data: Any) -> str:
 PUBLIC_PROTOCOLS = {"HTTP", "GRPC"}
 
 
+# on every container and network the deployer creates on a container engine: which Slipway installation owns it
+# (several may share one engine; each touches, and `make clean` removes, only its own)
+INSTALLATION_LABEL = "slipway.installation"
+
+
 def kubernetes_namespace(environment_id: str) -> str:
     """The namespace an environment's services run in on a Kubernetes cluster."""
     return f"slipway-{environment_id}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-INSTALLATION_LABEL = "slipway.installation"  # as the deployer writes it (deployer.drivers.INSTALLATION_LABEL)
+from slipway.desired import INSTALLATION_LABEL
 
 
 class PurgeError(RuntimeError):

@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from deployer.runtime.base import RuntimeDriver
 from deployer.settings import DeployerSettings
-from slipway.desired import DesiredState
+from slipway.desired import INSTALLATION_LABEL, DesiredState
 
 if TYPE_CHECKING:
     from deployer.edge.caddy import CaddyEdge
 
 DOCKER_ENGINES = {"docker", "podman"}
 log = logging.getLogger("deployer.drivers")
-INSTALLATION_LABEL = "slipway.installation"
 
 
 class Drivers:

@@ -121,8 +121,7 @@ class Drift:
 
     async def _restart(self, workloads: list[dict[str, Any]]) -> list[str]:
         """Roll each workload's pods (a new template annotation), so none keeps a value read while it drifted."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        patch = {"spec": {"template": {"metadata": {"annotations": {M.A_RESTARTED: now}}}}}
+        patch = M.restart_patch(datetime.now(UTC).isoformat(timespec="seconds"))
         done: list[str] = []
         for obj in workloads:
             meta = obj["metadata"]

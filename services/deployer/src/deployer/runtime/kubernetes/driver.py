@@ -492,8 +492,7 @@ class KubernetesDriver(LiveState, Drift):
             if found is None:
                 raise RolloutFailed(f"{service.name}: not deployed on this cluster")
             stamp = hashlib.sha256(f"{name}{asyncio.get_running_loop().time()}".encode()).hexdigest()[:12]
-            patch = {"spec": {"template": {"metadata": {"annotations": {M.A_RESTARTED: stamp}}}}}
-            await self.api.patch(kind, ns, name, patch)
+            await self.api.patch(kind, ns, name, M.restart_patch(stamp))
             await log(f"{service.name}: restarting its pods one at a time")
             deadline = float(M.progress_deadline(service))
             await wait_rolled_out(self.api, ns, name, service, deadline, log, kind is STATEFULSETS)

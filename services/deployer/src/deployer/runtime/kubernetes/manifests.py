@@ -86,6 +86,11 @@ def _meta(state: DesiredState, service: ServiceSpec, name: str, installation: st
     }
 
 
+def restart_patch(stamp: str) -> dict[str, Any]:
+    """The merge patch that rolls a workload's pods: a new value of the template's restart annotation."""
+    return {"spec": {"template": {"metadata": {"annotations": {A_RESTARTED: stamp}}}}}
+
+
 def config_checksum(service: ServiceSpec) -> str:
     """A digest of what the pods read from Secrets (variables and files)."""
     content = json.dumps(
