@@ -13,6 +13,8 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
 
+from slipway.tasks import cancel_and_wait
+
 log = logging.getLogger("slipway.nats")
 
 # Streams every Slipway process may publish to; declared idempotently by whoever connects first.
@@ -101,9 +103,7 @@ class NatsConnection:
         await self.nc.flush(timeout=max(1, int(timeout)))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         if self.nc is not None and not self.nc.is_closed:
             # Not drain(): a subscription whose fetch was cancelled with a message queued never finishes draining,
             # so every shutdown waited out the timeout (5 s) and logged the cancelled drain as an error. Nothing

@@ -16,6 +16,7 @@ from builder.models import UNFINISHED, Build, ImageSweep
 from slipway.contracts import Subjects
 from slipway.db import Database
 from slipway.events import Envelope, Subscription
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("builder.sweeps")
 
@@ -55,10 +56,7 @@ class ImageSweeper:
         self._task = asyncio.create_task(self._run(), name="image-sweeper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -14,6 +13,7 @@ from catalog.previews import reports
 from catalog.previews.sweeper import sweep
 from catalog.settings import CatalogSettings
 from slipway.crypto import keyring_from
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("catalog.background")
 
@@ -51,9 +51,6 @@ def hooks(
 
     async def stop(app: FastAPI) -> None:
         tasks = getattr(app.state, "background", [])
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
 
     return start, stop

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from slipway.contracts import Subjects
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("deployer.buildwatch")
 SUBJECTS = (Subjects.BUILD_SUCCEEDED, Subjects.BUILD_FAILED, Subjects.BUILD_CANCELED)
@@ -39,9 +40,7 @@ class BuildWatch:
             self._subs.append(await nc.subscribe(subject, cb=self._on_event))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

@@ -26,6 +26,7 @@ from deployer.store import Store
 from deployer.tails import Tails
 from deployer.worker import Worker
 from slipway.app import ServiceSpec, create_service_app
+from slipway.tasks import cancel_and_wait
 
 
 def create_app(settings: DeployerSettings | None = None) -> FastAPI:
@@ -111,8 +112,7 @@ def create_app(settings: DeployerSettings | None = None) -> FastAPI:
         await app.state.tails.start()
 
     async def stop(app: FastAPI) -> None:
-        app.state.drift.cancel()
-        await asyncio.gather(app.state.drift, return_exceptions=True)
+        await cancel_and_wait(app.state.drift)
         await app.state.tails.stop()
         await app.state.builds.stop()
         await app.state.scheduler.stop()

@@ -15,6 +15,7 @@ from slipway import cron
 from slipway.db import Database
 from slipway.desired import ServiceSpec
 from slipway.errors import Conflict
+from slipway.tasks import cancel_and_wait
 from slipway.timeutil import utcnow
 
 log = logging.getLogger("deployer.scheduler")
@@ -49,9 +50,7 @@ class Scheduler:
         self._task = asyncio.create_task(self._loop(), name="deployer-cron")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def _loop(self) -> None:
         while True:

@@ -33,6 +33,7 @@ from deployer.runtime.base import LogLine, RuntimeDriver
 from slipway.contracts import Subjects
 from slipway.deploylog import Masker
 from slipway.natsconn import NatsConnection
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("deployer.tails")
 
@@ -92,11 +93,7 @@ class Tails:
         self._main = asyncio.create_task(self._run(), name="deployer-tails")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._main,) if t is not None] + list(self._requests)
-        tasks += [tail.task for tail in self.tails.values() if tail.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(self._main, list(self._requests), [tail.task for tail in self.tails.values()])
         self.tails.clear()
 
     async def _run(self) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from deployer.models import Deployment
 from slipway.db import Database
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("deployer.worker")
 
@@ -100,10 +101,11 @@ class Worker:
                 log.warning("taking over %d deployment(s) of a deployer that died on this host", len(dead))
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self.running.values()] if t is not None]
-        for task in tasks:
+        await cancel_and_wait(self._task)  # the loop; a deployment is cancelled once and given time to clean up
+        running = list(self.running.values())
+        for task in running:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
 
     def poke(self) -> None:
         """A deployment was queued or finished: look at the queue now rather than at the next poll."""
@@ -149,8 +151,7 @@ class Worker:
                 log.error("deployment %s crashed: %r", dep_id, runner.exception())
                 await self._fail(dep_id, f"internal error: {runner.exception()!r}")
         finally:
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            await cancel_and_wait(heartbeat)
             self.running.pop(dep_id, None)
             self.poke()
 

@@ -28,6 +28,7 @@ from logs.service_logs.lines import Line, from_json
 from logs.settings import LogsSettings
 from slipway.contracts import Subjects
 from slipway.natsconn import NatsConnection
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("logs.fanout")
 
@@ -86,9 +87,7 @@ async def pump(websocket: WebSocket, write: Callable[[], Any], read: Callable[[]
     try:
         await asyncio.wait({writer, reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (writer, reader, stopper):
-            task.cancel()
-        await asyncio.gather(writer, reader, stopper, return_exceptions=True)
+        await cancel_and_wait(writer, reader, stopper)
     if stop.is_set():
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(code=SLOW_CLIENT, reason="client too slow: frames dropped"), 30)
@@ -141,10 +140,7 @@ class ServiceHub:
             self.ready.set()
 
     async def stop(self) -> None:
-        for task in (self._starter, self._keepalive):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(self._starter, self._keepalive)
         if self.sub is not None:
             with contextlib.suppress(Exception):
                 await self.sub.unsubscribe()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slipway.db import Database
 from slipway.events.envelope import Envelope
 from slipway.natsconn import NatsConnection, release
+from slipway.tasks import cancel_and_wait
 from slipway.tracing import consume_span
 
 log = logging.getLogger("slipway.consumer")
@@ -92,9 +93,7 @@ class Consumer:
     async def stop(self) -> None:
         # nats-py may swallow a cancellation inside fetch(); the flag ends the loop at the next turn.
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=10)
+        await cancel_and_wait(self._task)
         await release(self._sub)  # else closing the connection drains it and waits for its timeout
         self._sub = None
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slipway.db import Database
 from slipway.events.envelope import Envelope
 from slipway.natsconn import NatsConnection
+from slipway.tasks import cancel_and_wait
 from slipway.timeutil import utcnow
 from slipway.tracing import inject_headers
 
@@ -68,9 +69,7 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.outbox.schema}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         await self._close_listener()
 
     async def _close_listener(self) -> None:

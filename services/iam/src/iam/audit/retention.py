@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 
 from iam.models import AuditEntry
+from slipway.tasks import cancel_and_wait
 from slipway.timeutil import utcnow
 
 log = logging.getLogger("iam.audit")
@@ -44,7 +44,4 @@ async def start(app: FastAPI) -> None:
 
 async def stop(app: FastAPI) -> None:
     task = getattr(app.state, "audit_purge", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_and_wait(task)

@@ -15,6 +15,7 @@ from logs.deployment.lines import parse_line
 from slipway.db import Database
 from slipway.deploylog import DeployLogLine
 from slipway.natsconn import NatsConnection, release
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("logs.deployment.consumer")
 
@@ -41,9 +42,7 @@ class LineConsumer:
 
     async def stop(self) -> None:
         self._stopping = True  # nats-py may swallow a cancellation inside fetch(): the flag ends the loop
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=10)
+        await cancel_and_wait(self._task)
         # a pull request's late status message left in the queue would hold NATS's drain for seconds
         await release(self._sub)
         self._sub = None

@@ -14,6 +14,7 @@ from logs.deployment.consumer import DURABLE, STREAM, SUBJECT
 from logs.deployment.lines import parse_line
 from slipway.deploylog import DeployLogLine
 from slipway.natsconn import NatsConnection
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("logs.deployment.hub")
 
@@ -70,9 +71,7 @@ class LineHub:
         self._ready.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()

@@ -7,6 +7,7 @@ import logging
 
 from logs.deployment import store
 from slipway.db import Database
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("logs.deployment.retention")
 
@@ -22,9 +23,7 @@ class Pruner:
         self._task = asyncio.create_task(self._run(), name="deploylogs-retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

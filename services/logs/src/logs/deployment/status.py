@@ -12,6 +12,7 @@ from typing import Any
 
 from slipway.events import Envelope
 from slipway.natsconn import NatsConnection
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("logs.deployment.status")
 
@@ -44,9 +45,7 @@ class StatusHub:
         self._sub = await self.nats.nc.subscribe(STATUS_CHANGED, cb=self._on_message)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()

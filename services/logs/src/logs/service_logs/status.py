@@ -29,6 +29,7 @@ from logs.service_logs.scope import CatalogUnavailable, Scopes
 from logs.settings import LogsSettings
 from slipway.contracts import Subjects
 from slipway.natsconn import NatsConnection
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("logs.status")
 router = APIRouter()
@@ -206,8 +207,7 @@ class StatusPollers:
         for poller in pollers:
             if poller.linger is not None:
                 poller.linger.cancel()
-            poller.task.cancel()
-        await asyncio.gather(*(p.task for p in pollers), return_exceptions=True)
+        await cancel_and_wait(p.task for p in pollers)
 
 
 async def resolve_environments(

@@ -14,6 +14,7 @@ from deployer.runtime.kubernetes import manifests as M
 from deployer.runtime.kubernetes.api import KubeApi, KubeError, kind_of
 from deployer.runtime.kubernetes.jobs import job_status
 from deployer.runtime.kubernetes.mirror import Mirror, Mirrors
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("deployer.runtime.kubernetes")
 PODS = kind_of("v1", "Pod")
@@ -152,11 +153,7 @@ class LiveState:
                     return
                 yield item
         finally:
-            scanner.cancel()
-            for task in followed.values():
-                task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.gather(scanner, *followed.values(), return_exceptions=True)
+            await cancel_and_wait(scanner, list(followed.values()))
 
 
 def statuses(

@@ -8,12 +8,12 @@ while it is read: one nobody touched for `idle_seconds` closes its watches.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
 from deployer.runtime.kubernetes.api import Kind, KubeApi
+from slipway.tasks import cancel_and_wait
 
 log = logging.getLogger("deployer.runtime.kubernetes")
 
@@ -34,10 +34,7 @@ class Mirror:
         self._tasks = [asyncio.create_task(self._follow(kind), name=f"mirror-{kind.plural}") for kind in self.kinds]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     def touch(self) -> None:
@@ -133,10 +130,7 @@ class Mirrors:
                     await mirror.close()
 
     async def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reaper
+        await cancel_and_wait(self._reaper)
         mirrors, self.mirrors = list(self.mirrors.values()), {}
         for mirror in mirrors:
             await mirror.close()

@@ -13,6 +13,7 @@ from deployer.images import database_pull_hint
 from deployer.runtime.base import LogSink, RolloutFailed
 from deployer.runtime.kubernetes.api import Kind, KubeApi, kind_of
 from slipway.desired import ServiceSpec
+from slipway.tasks import cancel_and_wait
 
 DEPLOYMENTS = kind_of("apps/v1", "Deployment")
 STATEFULSETS = kind_of("apps/v1", "StatefulSet")
@@ -156,10 +157,7 @@ class Nudges:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self.tasks:
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await cancel_and_wait(self.tasks)
 
     async def _watch(self, kind: Kind) -> None:
         version, delay = "", 0.5
