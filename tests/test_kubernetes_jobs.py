@@ -25,6 +25,10 @@ class JobWorld(KubeWorld):
         self.on_kubernetes("jobs")
         registry = self.registry_image("k8s-job:1", '["sh", "-c", "echo default command"]')
         self.source = {"image": {"image_name": "k8s-job", "tag": "1", "registry_id": registry["id"]}}
+        # the every-minute cron job is deployed first: its first run waits for the next minute, during the other
+        # tests of the module rather than at the cron test's own pace (checked by test_a_cron_job_is_…)
+        self.tick = self.job("tick", {"cronjob": {"scheduled_at": "* * * * *", "timezone": "Etc/UTC"}})
+        self.tick_deploy = self.ok(self.api.post(f"/job/{self.tick['id']}/deploy", json={}), 202)
 
     def job(self, name: str, schedule: dict[str, Any]) -> dict[str, Any]:
         body = {"name": name, "source": self.source, "schedule": schedule, "healthchecks": {}}
@@ -135,8 +139,7 @@ def test_a_cron_job_is_a_cron_job_that_runs_and_stop_suspends_it(jobs: JobWorld)
     assert jobs.wait_terminal(queued["execution_id"]) == "DEPLOYMENT_ERROR"
     assert "runs cron jobs in UTC only" in jobs.deployment_log(queued["execution_id"])
 
-    tick = jobs.job("tick", {"cronjob": {"scheduled_at": "* * * * *", "timezone": "Etc/UTC"}})
-    queued = jobs.ok(jobs.api.post(f"/job/{tick['id']}/deploy", json={}), 202)
+    tick, queued = jobs.tick, jobs.tick_deploy  # deployed when the module started
     assert jobs.wait_terminal(queued["execution_id"]) == "DEPLOYED", jobs.deployment_log(queued["execution_id"])
     crons = jobs.of("cronjobs", tick["id"])
     assert len(crons) == 1 and crons[0]["spec"]["schedule"] == "* * * * *"

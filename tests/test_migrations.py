@@ -27,28 +27,28 @@ async def tables(url: str, schema: str) -> set[str]:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-async def test_migrations_round_trip(service: str, database_url: str) -> None:
+async def test_migrations_round_trip(service: str, empty_database_url: str) -> None:
     from alembic import command
 
     where = migrations_dir(service)
-    await asyncio.to_thread(upgrade, where, database_url, service)
-    created = await tables(database_url, service)
+    await asyncio.to_thread(upgrade, where, empty_database_url, service)
+    created = await tables(empty_database_url, service)
     assert {"outbox", "processed_messages", "alembic_version"} <= created
-    await asyncio.to_thread(upgrade, where, database_url, service)  # second run: nothing to do, no error
-    assert await tables(database_url, service) == created
-    await asyncio.to_thread(command.downgrade, alembic_config(where, database_url, service), "base")
-    assert await tables(database_url, service) == {"alembic_version"}
-    await asyncio.to_thread(upgrade, where, database_url, service)
-    assert await tables(database_url, service) == created
+    await asyncio.to_thread(upgrade, where, empty_database_url, service)  # second run: nothing to do, no error
+    assert await tables(empty_database_url, service) == created
+    await asyncio.to_thread(command.downgrade, alembic_config(where, empty_database_url, service), "base")
+    assert await tables(empty_database_url, service) == {"alembic_version"}
+    await asyncio.to_thread(upgrade, where, empty_database_url, service)
+    assert await tables(empty_database_url, service) == created
     # no other schema was touched
     for other in SERVICES:
         if other != service:
-            assert await tables(database_url, other) == set()
+            assert await tables(empty_database_url, other) == set()
 
 
-async def test_all_services_share_one_database_in_separate_schemas(database_url: str) -> None:
+async def test_all_services_share_one_database_in_separate_schemas(empty_database_url: str) -> None:
     for service in SERVICES:
-        await asyncio.to_thread(upgrade, migrations_dir(service), database_url, service)
+        await asyncio.to_thread(upgrade, migrations_dir(service), empty_database_url, service)
     for service in SERVICES:
-        assert "outbox" in await tables(database_url, service)
-    assert {"users", "api_tokens"} <= await tables(database_url, "iam")
+        assert "outbox" in await tables(empty_database_url, service)
+    assert {"users", "api_tokens"} <= await tables(empty_database_url, "iam")

@@ -5,6 +5,6 @@ from catalog.settings import CatalogSettings
 from slipway_stack.testing import assert_boots_ready
 
 
-async def test_boots_migrated_and_ready(database_url: str, nats_server) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(CatalogSettings(database_url=database_url, nats_url=nats_server.url))
+async def test_boots_migrated_and_ready(empty_database_url: str, nats_server) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(CatalogSettings(database_url=empty_database_url, nats_url=nats_server.url))
     await assert_boots_ready(app, "catalog", {"outbox", "processed_messages", "alembic_version"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import re
 import secrets
 import subprocess
 from pathlib import Path
@@ -163,32 +164,19 @@ class EmbeddedPostgres:
             return
         self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"], timeout=90)
 
-    def create_database(self, name: str) -> None:
-        env = {**os.environ, "PGPASSWORD": self.password}
-        exists = subprocess.run(
-            [
-                str(bin_dir() / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
-            ],
-            check=True,
+    def create_database(self, name: str, template: str | None = None) -> None:
+        """Create `name` unless it exists (a copy of `template` when given, else of template1)."""
+        for ident in (name, template or "template1"):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ident):
+                raise ValueError(f"not a plain database name: {ident!r}")
+        copy = f" TEMPLATE {template}" if template else ""
+        # one psql run (the suite creates ~400): the database exists already, or it is created here
+        done = subprocess.run(
+            [str(bin_dir() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres"]
+            + ["-v", "ON_ERROR_STOP=1", "-tAc", f"CREATE DATABASE {name}{copy}"],
             capture_output=True,
             text=True,
-            env=env,
-        ).stdout.strip()
-        if exists != "1":
-            subprocess.run(
-                [str(bin_dir() / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
-                check=True,
-                capture_output=True,
-                text=True,
-                env=env,
-            )
+            env={**os.environ, "PGPASSWORD": self.password},
+        )
+        if done.returncode != 0 and f'database "{name}" already exists' not in done.stderr:
+            raise subprocess.CalledProcessError(done.returncode, "psql CREATE DATABASE", done.stdout, done.stderr)
