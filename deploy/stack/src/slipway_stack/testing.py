@@ -17,6 +17,7 @@ Fixtures:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -95,8 +96,13 @@ def migrated_template(pg: EmbeddedPostgres) -> str:
 
         name = "template_" + uuid.uuid4().hex[:12]
         pg.create_database(name)
-        for schema in SERVICE_SCHEMAS:
-            upgrade(migrations_dir(schema), pg.url(name), schema)  # its engine is disposed: nobody stays connected
+
+        def migrate() -> None:  # Alembic runs its own event loop: never inside the caller's (an async fixture's)
+            for schema in SERVICE_SCHEMAS:
+                upgrade(migrations_dir(schema), pg.url(name), schema)  # engine disposed: nobody stays connected
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(migrate).result()
         _migrated_templates[pg.port] = name
     return _migrated_templates[pg.port]
 
