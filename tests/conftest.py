@@ -106,7 +106,7 @@ def run_platform(  # type: ignore[no-untyped-def]
                 deployer_url=other,
                 logs_url=other,
                 token_cache_seconds=0.5,
-                decision_cache_seconds=0.5,
+                decision_cache_seconds=decision_cache_seconds,
             )
             url = await stack.enter_async_context(serve(create_gateway(gw)))
             api = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
