@@ -73,8 +73,26 @@ SERVICE_SCHEMAS = ("iam", "catalog", "builder", "deployer", "logs")
 _migrated_templates: dict[int, str] = {}  # Postgres port -> its template database with every schema at head
 
 
+def sweep_abandoned_pg_dirs(min_age: float = 600.0) -> list[Path]:
+    """Remove the test Postgres folders of sessions that were killed (their postmaster gone, untouched for
+    `min_age` seconds): on /dev/shm they would hold gigabytes of memory that nobody owns any more."""
+    removed = []
+    for where in ("/dev/shm", "/var/tmp"):
+        for root in Path(where).glob("slipway-pg-*"):
+            with contextlib.suppress(OSError, ValueError):
+                if time.time() - root.stat().st_mtime < min_age:
+                    continue
+                pid_file = root / "pgdata" / "postmaster.pid"
+                if pid_file.exists() and alive(int(pid_file.read_text().split()[0])):
+                    continue
+                shutil.rmtree(root, ignore_errors=True)
+                removed.append(root)
+    return removed
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
+    sweep_abandoned_pg_dirs()
     with own_state_dir("pg", in_memory=True) as root:
         pg = EmbeddedPostgres(root / "pgdata", free_port(), root / "postgres.log", durable=False)
         pg.init()
