@@ -161,8 +161,12 @@ def test_a_cron_job_is_a_cron_job_that_runs_and_stop_suspends_it(jobs: JobWorld)
     assert run["status"] == "DEPLOYED" and run["auditing_data"]["origin"] == "QOVERY_INTERNAL", run
     text = jobs.deployment_log(run["identifier"]["execution_id"])
     assert "its CronJob ran" in text and "default command" in text and "succeeded" in text, text
-    # an unchanged redeploy writes nothing (the controller's status updates move its resourceVersion)
-    spec = crons[0]["spec"]
+    # the module's other tests added environment variables (job outputs) since it was deployed: a redeploy rolls
+    # them in (a new checksum); then an unchanged redeploy writes nothing (the controller's status updates move its
+    # resourceVersion)
+    refreshed = jobs.ok(jobs.api.post(f"/job/{tick['id']}/deploy", json={}), 202)
+    assert jobs.wait_terminal(refreshed["execution_id"]) == "DEPLOYED"
+    spec = jobs.of("cronjobs", tick["id"])[0]["spec"]
     again = jobs.ok(jobs.api.post(f"/job/{tick['id']}/deploy", json={}), 202)
     assert jobs.wait_terminal(again["execution_id"]) == "DEPLOYED"
     assert jobs.of("cronjobs", tick["id"])[0]["spec"] == spec
