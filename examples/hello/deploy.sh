@@ -5,7 +5,8 @@
 # SLIPWAY_KUBERNETES=embedded), in the organization it is registered in; otherwise a new organization's default.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh" "$@"  # repo, commit, branch, api, field, new_environment
-state_file="${SLIPWAY_STATE_DIR:-$repo/.slipway}/hello.json"  # remembers the app between runs
+# remembers the app between runs, one per target cluster (a run for local-kubernetes never redeploys the other)
+state_file="${SLIPWAY_STATE_DIR:-$repo/.slipway}/hello${SLIPWAY_CLUSTER:+-$SLIPWAY_CLUSTER}.json"
 
 if [ -f "$state_file" ]; then
   app=$(field "['app']" < "$state_file")

@@ -6,7 +6,8 @@
 # SLIPWAY_KUBERNETES=embedded), in the organization it is registered in; otherwise a new organization's default.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh" "$@"  # repo, commit, branch, api, field, new_environment
-state_file="${SLIPWAY_STATE_DIR:-$repo/.slipway}/shop.json"  # remembers the environment and services between runs
+# remembers the environment and services between runs, one per target cluster
+state_file="${SLIPWAY_STATE_DIR:-$repo/.slipway}/shop${SLIPWAY_CLUSTER:+-$SLIPWAY_CLUSTER}.json"
 
 if [ -f "$state_file" ]; then
   read -r env db seed backend frontend < <(python3 -c '
