@@ -8,7 +8,7 @@ branch=$(git -C "$repo" rev-parse --abbrev-ref HEAD)
 api() { curl -sfS -H "Authorization: Token $SLIPWAY_API_TOKEN" -H 'content-type: application/json' "$@"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
-# new_environment <organization name> <project name>: prints the id of a new environment "dev"
+# new_environment <organization name> <project name>: prints the id of a new environment "dev" (or "dev-<cluster>")
 new_environment() {
   local target="" org cluster project
   if [ -n "${SLIPWAY_CLUSTER:-}" ]; then  # the organization and id of the cluster named so
@@ -27,6 +27,17 @@ else:
   else
     org=$(api -X POST "$SLIPWAY_API_URL/organization" -d "{\"name\": \"$1\", \"plan\": \"FREE\"}" | field "['id']")
   fi
-  project=$(api -X POST "$SLIPWAY_API_URL/organization/$org/project" -d "{\"name\": \"$2\"}" | field "['id']")
-  api -X POST "$SLIPWAY_API_URL/project/$project/environment" -d "{\"name\": \"dev\"$target}" | field "['id']"
+  # the cluster's organization may hold this project already (an earlier run for another cluster): reuse it
+  project=$(api "$SLIPWAY_API_URL/organization/$org/project" | NAME="$2" python3 -c '
+import json, os, sys
+print(next((p["id"] for p in json.load(sys.stdin)["results"] if p["name"] == os.environ["NAME"]), ""))')
+  if [ -z "$project" ]; then
+    project=$(api -X POST "$SLIPWAY_API_URL/organization/$org/project" -d "{\"name\": \"$2\"}" | field "['id']")
+  fi
+  # "dev", or "dev-<cluster>" when that project has a "dev" already
+  name=$(api "$SLIPWAY_API_URL/project/$project/environment" | CLUSTER="${SLIPWAY_CLUSTER:-}" python3 -c '
+import json, os, sys
+taken = {e["name"] for e in json.load(sys.stdin)["results"]}
+print("dev" if "dev" not in taken else "dev-" + os.environ["CLUSTER"])')
+  api -X POST "$SLIPWAY_API_URL/project/$project/environment" -d "{\"name\": \"$name\"$target}" | field "['id']"
 }
