@@ -534,3 +534,32 @@ async def test_service_status_for_a_project(harness: Harness) -> None:
     assert by_id[env1]["containers"][0]["id"] == svc1
     assert by_id[env2]["jobs"][0]["state"] == "COMPLETED" and by_id[env2]["state"] == "COMPLETED"
     assert (await close_code(h, url, principal=None))[0] == 1008
+
+
+async def test_a_retired_poller_stops_even_when_its_cancellation_is_swallowed() -> None:
+    """The deployer's reply landing as the poller is retired: Python 3.11's wait_for drops the cancellation."""
+    from types import SimpleNamespace
+
+    from logs.service_logs.status import EnvironmentPoller, StatusPollers
+
+    loop = asyncio.get_running_loop()
+    replies: list[asyncio.Future[list[dict[str, Any]]]] = []
+
+    class Deployer(StatusPollers):
+        async def request_status(self, environment_id: str) -> list[dict[str, Any]]:
+            replies.append(loop.create_future())
+            return await asyncio.wait_for(replies[-1], 10)  # how nats-py's request() waits
+
+        async def environment_dto(self, environment_id: str, project_id: str, services: list[dict[str, Any]]) -> dict:
+            return {"id": environment_id, "services": services}
+
+    settings = SimpleNamespace(status_poll_seconds=0.01, upstream_linger_seconds=0.0)
+    pollers = Deployer(None, None, settings)  # type: ignore[arg-type]
+    poller: EnvironmentPoller = pollers.acquire(str(uuid.uuid4()), str(uuid.uuid4()))
+    await wait_until(lambda: len(replies) == 1, timeout=5)
+    pollers.release(poller)
+    replies[-1].set_result([])  # the reply and the retirement in the same turn of the loop
+    pollers._retire(poller)
+    done, _ = await asyncio.wait({poller.task}, timeout=2)
+    assert done, "the retired poller went on polling"
+    assert poller.polls == 1 and not pollers.pollers

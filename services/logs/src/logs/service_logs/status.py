@@ -116,11 +116,12 @@ class EnvironmentPoller:
         self.watchers: set[asyncio.Event] = set()
         self.clients = 0
         self.polls = 0
+        self.retired = False  # ends the loop even when a cancellation was swallowed (see slipway.tasks)
         self.task: asyncio.Task[None] = asyncio.create_task(self._run())
         self.linger: asyncio.TimerHandle | None = None
 
     async def _run(self) -> None:
-        while True:
+        while not self.retired:
             try:
                 services = await self.owner.request_status(self.environment_id)
                 dto = await self.owner.environment_dto(self.environment_id, self.project_id, services)
@@ -200,11 +201,13 @@ class StatusPollers:
     def _retire(self, poller: EnvironmentPoller) -> None:
         if poller.clients == 0 and self.pollers.get(poller.environment_id) is poller:
             del self.pollers[poller.environment_id]
+            poller.retired = True
             poller.task.cancel()
 
     async def close(self) -> None:
         pollers, self.pollers = list(self.pollers.values()), {}
         for poller in pollers:
+            poller.retired = True
             if poller.linger is not None:
                 poller.linger.cancel()
         await cancel_and_wait(p.task for p in pollers)
