@@ -9,10 +9,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from slipway.db import async_url
-from slipway.migrate import migrations_dir
+from slipway.migrate import SERVICE_PACKAGES, migrations_dir
 from slipway.migrations import alembic_config, upgrade
 
-SERVICES = ["iam", "catalog", "builder", "deployer", "logs"]
+SERVICES = list(SERVICE_PACKAGES)
 
 
 async def tables(url: str, schema: str) -> set[str]:

@@ -9,6 +9,9 @@ from pathlib import Path
 from slipway.migrations import upgrade
 from slipway.settings import ServiceSettings
 
+# the services that keep a schema, in the order a fresh database is migrated
+SERVICE_PACKAGES = ("iam", "catalog", "builder", "deployer", "logs")
+
 
 def migrations_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)

@@ -46,8 +46,7 @@ class EmbeddedPostgres:
         self.data_dir = data_dir
         self.port = port
         self.log_file = log_file
-        # not durable (tests only): no fsync on commits, checkpoints and the stop (an OS crash may lose data); the
-        # deletion of a whole suite's databases afterwards stays as slow as the disk (see the session note)
+        # not durable (tests only): no fsync on commits, checkpoints and the stop; an OS crash may lose data
         self.durable = durable
         self.password_file = data_dir.parent / "pg-password"
         self._as_root = os.geteuid() == 0

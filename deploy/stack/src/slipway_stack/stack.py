@@ -363,12 +363,15 @@ class Stack:
 
     def _migrate(self, config: dict) -> None:  # type: ignore[type-arg]
         log_file = self.logs / "migrations.log"
-        say("  migrations applying iam, catalog, builder, deployer, logs…")
         import subprocess
+
+        from slipway.migrate import SERVICE_PACKAGES
+
+        say(f"  migrations applying {', '.join(SERVICE_PACKAGES)}…")
 
         with open(log_file, "ab") as log:
             result = subprocess.run(
-                [sys.executable, "-m", "slipway.migrate", "iam", "catalog", "builder", "deployer", "logs"],
+                [sys.executable, "-m", "slipway.migrate", *SERVICE_PACKAGES],
                 env={**os.environ, "DATABASE_URL": self.database_url(config)},
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -69,7 +69,6 @@ def own_state_dir(name: str, in_memory: bool = False) -> Iterator[Path]:
 # The session's ~400 test databases (~8 MB each) are written and thrown away: in memory when there is room, they
 # cost no disk writes and no 20 s deletion at the end.
 IN_MEMORY_MIN_FREE = 8 << 30
-SERVICE_SCHEMAS = ("iam", "catalog", "builder", "deployer", "logs")
 _migrated_templates: dict[int, str] = {}  # Postgres port -> its template database with every schema at head
 
 
@@ -109,14 +108,14 @@ def migrated_template(pg: EmbeddedPostgres) -> str:
     after the first boot. The tests of migrations and first boots take `empty_database_url`.
     """
     if pg.port not in _migrated_templates:
-        from slipway.migrate import migrations_dir
+        from slipway.migrate import SERVICE_PACKAGES, migrations_dir
         from slipway.migrations import upgrade
 
         name = "template_" + uuid.uuid4().hex[:12]
         pg.create_database(name)
 
         def migrate() -> None:  # Alembic runs its own event loop: never inside the caller's (an async fixture's)
-            for schema in SERVICE_SCHEMAS:
+            for schema in SERVICE_PACKAGES:
                 upgrade(migrations_dir(schema), pg.url(name), schema)  # engine disposed: nobody stays connected
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
