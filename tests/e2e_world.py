@@ -112,6 +112,19 @@ def engine_client(stack: RunningStack) -> httpx.Client:
     )
 
 
+def engine_list(engine: httpx.Client, path: str, **params: str) -> Any:
+    """A listing from the engine, asked again while Podman fails it because a listed container is being removed
+    (a 500 "no such container" for the whole list, podman#10225); any other failure fails the test."""
+    for attempt in range(8):
+        r = engine.get(path, params=params)
+        if r.status_code == 500 and ("no such container" in r.text or "container not known" in r.text) and attempt < 7:
+            time.sleep(0.05 * 2**attempt)
+            continue
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        return r.json()
+    raise AssertionError("unreachable")
+
+
 class Repo:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -225,7 +238,7 @@ class World:
 
     def containers_of(self, service_id: str) -> list[dict[str, Any]]:
         filters = json.dumps({"label": [f"slipway.service-id={service_id}"]})
-        return list(self.engine.get("/containers/json", params={"all": "true", "filters": filters}).json())
+        return list(engine_list(self.engine, "/containers/json", all="true", filters=filters))
 
 
 def ws_url(world: World, path: str, **params: str) -> str:

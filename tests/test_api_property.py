@@ -24,7 +24,7 @@ from schemathesis import GenerationMode
 from slipway_stack.qovery_spec import spec_path
 from slipway_stack.testing import RunningStack
 
-from .e2e_world import api_client, engine_client, until
+from .e2e_world import api_client, engine_client, engine_list, until
 
 pytestmark = pytest.mark.stack
 
@@ -234,7 +234,7 @@ def test_generated_requests_never_get_a_5xx_and_every_2xx_follows_qoverys_schema
         engine = engine_client(stack)
         filters = json.dumps({"label": [f"slipway.organization-id={ids['organizationId']}"]})
         until(
-            lambda: not engine.get("/containers/json", params={"all": "true", "filters": filters}).json(),
+            lambda: not engine_list(engine, "/containers/json", all="true", filters=filters),
             120,
             "the property run's workloads to be uninstalled",
         )

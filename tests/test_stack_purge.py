@@ -16,6 +16,8 @@ import pytest
 from slipway_stack.engine import BASE_IMAGE, ContainerEngine
 from slipway_stack.purge import INSTALLATION_LABEL
 
+from .e2e_world import engine_list
+
 
 class Installation:
     """Workloads as the deployer makes them for one installation: labelled containers, a volume, a network."""
@@ -49,8 +51,8 @@ class Installation:
 
     def left(self) -> dict[str, list[str]]:
         filters = json.dumps({"label": [f"{INSTALLATION_LABEL}={self.id}"]})
-        containers = self.client.get("/containers/json", params={"all": "true", "filters": filters}).json()
-        networks = self.client.get("/networks", params={"filters": filters}).json()
+        containers = engine_list(self.client, "/containers/json", all="true", filters=filters)
+        networks = engine_list(self.client, "/networks", filters=filters)
         volume = self.client.get(f"/volumes/{self.volume}")
         return {
             "containers": [c["Id"] for c in containers],

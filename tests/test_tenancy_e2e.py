@@ -15,7 +15,7 @@ import pytest
 
 from slipway_stack.testing import RunningStack
 
-from .e2e_world import TERMINAL, api_client, build_image, engine_client, until
+from .e2e_world import TERMINAL, api_client, build_image, engine_client, engine_list, until
 
 pytestmark = pytest.mark.stack
 
@@ -95,9 +95,9 @@ class Tenant:
 
     def leftovers(self) -> dict[str, list[str]]:
         filters = json.dumps({"label": [f"slipway.organization-id={self.org}"]})
-        containers = self.engine.get("/containers/json", params={"all": "true", "filters": filters}).json()
-        networks = [n["Name"] for n in self.engine.get("/networks").json() if self.env in n["Name"]]
-        volumes = self.engine.get("/volumes").json().get("Volumes") or []
+        containers = engine_list(self.engine, "/containers/json", all="true", filters=filters)
+        networks = [n["Name"] for n in engine_list(self.engine, "/networks") if self.env in n["Name"]]
+        volumes = engine_list(self.engine, "/volumes").get("Volumes") or []
         mine = [v["Name"] for v in volumes if v["Name"].startswith(f"slipway-vol-{self.web.replace('-', '')}-")]
         return {"containers": [c["Id"] for c in containers], "networks": networks, "volumes": mine}
 

@@ -40,6 +40,28 @@ async def show(container: aiodocker.containers.DockerContainer) -> dict:  # type
     raise AssertionError("unreachable")
 
 
+def _lost_in_listing(exc: DockerError) -> bool:
+    """Podman fails a whole container listing with a 500 when one listed container is removed meanwhile
+    ("container … does not exist in database: no such container", "container not known")."""
+    message = str(exc.message)
+    return exc.status == 500 and ("no such container" in message or "container not known" in message)
+
+
+async def list_containers(
+    docker: aiodocker.Docker, filters: str, pause: float = 0.05
+) -> list[aiodocker.containers.DockerContainer]:
+    """The containers matching `filters`, listed again (for up to 127 pauses) while a concurrent removal makes
+    Podman's listing fail."""
+    for attempt in range(8):
+        try:
+            return list(await docker.containers.list(all=True, filters=filters))
+        except DockerError as exc:
+            if not _lost_in_listing(exc) or attempt == 7:
+                raise
+            await asyncio.sleep(pause * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 ARCHIVE_SLACK = 16 * 1024  # a tar's headers (PAX ones too) and end blocks around one file's data
 
 
@@ -115,7 +137,7 @@ class EngineBase:
     async def _list(self, **label_filters: str) -> list[Instance]:
         filters = [f"{S.L_MANAGED}={S.MANAGED_BY}"] + [f"{k}={v}" for k, v in label_filters.items()]
         filters += [f"{k}={v}" for k, v in self.extra_labels.items()]
-        found = await self.docker.containers.list(all=True, filters=json.dumps({"label": filters}))
+        found = await list_containers(self.docker, json.dumps({"label": filters}))
         instances = []
         for container in found:
             with contextlib.suppress(DockerError):  # removed between list and inspect
