@@ -1,8 +1,10 @@
-"""Listing containers rides out Podman's list/remove race (a 500 for the whole list when one listed container is
-removed meanwhile, podman#10225) and still reports any other engine failure, against a local engine API server."""
+"""Listing containers and inspecting networks ride out Podman's list/remove race (a 500 for the whole answer when
+one container in it is removed meanwhile, podman#10225 and #17341) and still report any other engine failure,
+against a local engine API server."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 
@@ -11,13 +13,13 @@ import pytest
 from aiodocker.exceptions import DockerError
 from aiohttp import web
 
-from deployer.runtime.docker.base import list_containers
+from deployer.runtime.docker.base import list_containers, past_removals
 
 RACE = "container 5224255e7c66 does not exist in database: no such container"
 
 
 class Engine:
-    """Answers each container listing with the next of `failures` (status, message), then with one container."""
+    """Answers each listing or inspection with the next of `failures` (status, message), then with its answer."""
 
     def __init__(self) -> None:
         self.failures: list[tuple[int, str]] = []
@@ -30,7 +32,9 @@ class Engine:
             status, message = self.failures.pop(0)
             body = {"cause": message.rsplit(": ", 1)[-1], "message": message, "response": status}
             return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json")
-        return web.json_response([{"Id": "c1", "Names": ["/web"], "Labels": {}}])
+        if request.path.endswith("/containers/json"):
+            return web.json_response([{"Id": "c1", "Names": ["/web"], "Labels": {}}])
+        return web.json_response({"Name": request.match_info["name"], "Id": "n1", "Containers": {}})
 
 
 @pytest.fixture
@@ -38,6 +42,7 @@ async def engine() -> AsyncIterator[Engine]:
     e = Engine()
     app = web.Application()
     app.router.add_get("/{version}/containers/json", e.handle)
+    app.router.add_get("/{version}/networks/{name}", e.handle)
     app.router.add_get("/version", lambda _: web.json_response({"ApiVersion": "1.41"}))
     runner = web.AppRunner(app)
     await runner.setup()
@@ -72,3 +77,13 @@ async def test_other_engine_failures_and_a_race_that_never_ends_are_reported(eng
         assert engine.listings == 8
     finally:
         await docker.close()
+
+
+async def test_a_network_inspected_while_its_containers_go_is_inspected_again(engine: Engine) -> None:
+    engine.failures = [(500, RACE)]
+    docker = aiodocker.Docker(url=engine.url)
+    try:
+        network = await past_removals(functools.partial(docker.networks.get, "slipway-env-x"))
+    finally:
+        await docker.close()
+    assert network.id == "n1" and engine.listings == 2

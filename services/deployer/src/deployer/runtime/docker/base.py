@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import aiodocker
 import httpx
@@ -25,6 +27,7 @@ from deployer.runtime.probes import LivenessWatcher, ProbeTarget
 from slipway.desired import ServiceSpec
 
 log = logging.getLogger("deployer.runtime.docker")
+T = TypeVar("T")
 
 
 async def show(container: aiodocker.containers.DockerContainer) -> dict:  # type: ignore[type-arg]
@@ -41,25 +44,29 @@ async def show(container: aiodocker.containers.DockerContainer) -> dict:  # type
 
 
 def _lost_in_listing(exc: DockerError) -> bool:
-    """Podman fails a whole container listing with a 500 when one listed container is removed meanwhile
-    ("container … does not exist in database: no such container", "container not known")."""
+    """Podman fails a whole container listing, or a network's inspection (which lists its containers), with a 500
+    when one of those containers is removed meanwhile ("… does not exist in database: no such container")."""
     message = str(exc.message)
     return exc.status == 500 and ("no such container" in message or "container not known" in message)
 
 
-async def list_containers(
-    docker: aiodocker.Docker, filters: str, pause: float = 0.05
-) -> list[aiodocker.containers.DockerContainer]:
-    """The containers matching `filters`, listed again (for up to 127 pauses) while a concurrent removal makes
-    Podman's listing fail."""
+async def past_removals(call: Callable[[], Awaitable[T]], pause: float = 0.05) -> T:
+    """`call`'s answer, asked again (for up to 127 pauses) while a concurrent container removal makes it fail."""
     for attempt in range(8):
         try:
-            return list(await docker.containers.list(all=True, filters=filters))
+            return await call()
         except DockerError as exc:
             if not _lost_in_listing(exc) or attempt == 7:
                 raise
             await asyncio.sleep(pause * 2**attempt)
     raise AssertionError("unreachable")
+
+
+async def list_containers(
+    docker: aiodocker.Docker, filters: str, pause: float = 0.05
+) -> list[aiodocker.containers.DockerContainer]:
+    """The containers matching `filters` (all states), listed past concurrent removals."""
+    return await past_removals(lambda: docker.containers.list(all=True, filters=filters), pause)
 
 
 ARCHIVE_SLACK = 16 * 1024  # a tar's headers (PAX ones too) and end blocks around one file's data

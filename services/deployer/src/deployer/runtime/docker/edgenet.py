@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ from aiodocker.networks import DockerNetwork
 from deployer.edge.caddy import DynamicUpstreams, EdgeError, Route
 from deployer.runtime import hostnet
 from deployer.runtime import spec as S
-from deployer.runtime.docker.base import EngineBase
+from deployer.runtime.docker.base import EngineBase, past_removals
 from deployer.runtime.docker.instances import (
     DNS_CONVERGE_SECONDS,
     EDGE_REFRESH,
@@ -36,7 +37,7 @@ class EdgeNetworking(EngineBase):
             return name
         async with self._network_lock:
             try:
-                await self.docker.networks.get(name)
+                await past_removals(functools.partial(self.docker.networks.get, name))
                 self._networks.add(name)
                 return name
             except DockerError as exc:
@@ -61,7 +62,7 @@ class EdgeNetworking(EngineBase):
                 self._gateways.pop(name, None)
                 self._networks.discard(name)
                 with contextlib.suppress(DockerError):  # already gone, or an unmanaged container still uses it
-                    network = await self.docker.networks.get(name)
+                    network = await past_removals(functools.partial(self.docker.networks.get, name))
                     await network.delete()
 
     async def _edge_gateway(self, environment_id: str) -> str | None:
@@ -72,7 +73,8 @@ class EdgeNetworking(EngineBase):
         """A network's IPv4 gateway (its bridge on the engine's host); None when there is no such network."""
         if name not in self._gateways:
             try:
-                info = await (await self.docker.networks.get(name)).show()
+                network = await past_removals(functools.partial(self.docker.networks.get, name))
+                info = await past_removals(network.show)
             except DockerError:
                 return None
             configs = (info.get("IPAM") or {}).get("Config") or []
