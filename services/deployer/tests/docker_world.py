@@ -11,7 +11,9 @@ import uuid
 
 import aiodocker
 import httpx
+from aiodocker.exceptions import DockerError
 
+from deployer.runtime.docker.base import list_containers
 from slipway.desired import ClusterTarget, DesiredState, Port, ProbeSpec, ServiceSpec
 from slipway_stack.engine import BASE_IMAGE
 
@@ -110,16 +112,21 @@ async def via_edge(edge, host: str, client: httpx.AsyncClient | None = None) -> 
 
 async def container_ids(docker: aiodocker.Docker, env_id: str, retired: bool = False) -> set[str]:
     """The environment's live containers (or, with `retired`, the retired ones)."""
-    found = await docker.containers.list(all=True, filters=json.dumps({"label": [f"slipway.environment-id={env_id}"]}))
+    found = await list_containers(docker, json.dumps({"label": [f"slipway.environment-id={env_id}"]}))
     return {c.id for c in found if ("--retired-" in c["Names"][0]) == retired}
 
 
 async def edge_members(docker: aiodocker.Docker, env_id: str) -> set[str]:
     """Containers on the environment's edge network (an instance draining there without its alias too)."""
-    found = await docker.containers.list(all=True, filters=json.dumps({"label": [f"slipway.environment-id={env_id}"]}))
+    found = await list_containers(docker, json.dumps({"label": [f"slipway.environment-id={env_id}"]}))
     members = set()
     for c in found:
-        info = await c.show()
+        try:
+            info = await c.show()
+        except DockerError as exc:
+            if exc.status == 404:  # removed since the listing
+                continue
+            raise
         if f"slipway-{env_id}-edge" in (info["NetworkSettings"].get("Networks") or {}):
             members.add(c.id)
     return members
