@@ -26,6 +26,9 @@ class Engine:
         self.listings = 0
         self.url = ""
 
+    async def version(self, _: web.Request) -> web.Response:
+        return web.json_response({"ApiVersion": "1.41"})
+
     async def handle(self, request: web.Request) -> web.Response:
         self.listings += 1
         if self.failures:
@@ -43,7 +46,7 @@ async def engine() -> AsyncIterator[Engine]:
     app = web.Application()
     app.router.add_get("/{version}/containers/json", e.handle)
     app.router.add_get("/{version}/networks/{name}", e.handle)
-    app.router.add_get("/version", lambda _: web.json_response({"ApiVersion": "1.41"}))
+    app.router.add_get("/version", e.version)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

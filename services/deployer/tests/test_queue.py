@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 import deployer
+from deployer import repository
 from deployer.models import Deployment
 from deployer.queue import enqueue
 from deployer.worker import Worker
@@ -158,3 +159,17 @@ async def test_a_crashing_run_fails_the_deployment_cleanly(db: Database) -> None
         await wait_until(failed, timeout=10)
     finally:
         await worker.stop()
+
+
+async def test_live_environments_are_those_whose_latest_action_is_not_an_uninstall(db: Database) -> None:
+    deleted, running, redeployed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for env, actions in (
+        (deleted, ["DEPLOY", "DELETE"]),
+        (running, ["DEPLOY", "STOP"]),
+        (redeployed, ["DELETE", "DEPLOY"]),
+    ):
+        for action in actions:
+            await finish(db, (await queue(db, env, action)).id)
+    async with db.transaction() as session:
+        live = set(await repository.live_environments(session))
+    assert {str(running), str(redeployed)} <= live and str(deleted) not in live

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deployer.models import Deployment, DeploymentService, ServiceState
@@ -24,7 +25,7 @@ async def live_environments(session: AsyncSession, limit: int = 10_000) -> list[
     """Environments whose latest deployment is not an uninstall: those that may run something."""
     latest = (
         select(Deployment.environment_id, Deployment.action)
-        .distinct(Deployment.environment_id)
+        .ext(distinct_on(Deployment.environment_id))
         .order_by(Deployment.environment_id, Deployment.number.desc())
         .subquery()
     )
