@@ -49,6 +49,7 @@ class ContainerEngine:
         self.pid_file = pid_file
         self.external = docker_host
         self.socket = state_dir / "podman.sock"
+        self.tmp_dir = state_dir / "tmp"
         self.conf = state_dir / "containers.conf"
         self.registries_conf = state_dir / "registries.conf"
 
@@ -86,12 +87,16 @@ class ContainerEngine:
         self.write_config(registry)
         if self.pid() is None:
             self.socket.unlink(missing_ok=True)
+            # Podman's temporary files (image copies, and the digest files of pushes it never removes) go to our
+            # state instead of the host's /var/tmp, and what an earlier engine left there goes now
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self.tmp_dir.mkdir(parents=True)
             start_detached(
                 "podman",
                 [podman, "system", "service", "--time=0", f"unix://{self.socket}"],
                 log_file=self.log_file,
                 pid_file=self.pid_file,
-                env={**os.environ, **self.env()},
+                env={**os.environ, **self.env(), "TMPDIR": str(self.tmp_dir)},
             )
         self.wait(timeout)
 
@@ -122,6 +127,8 @@ class ContainerEngine:
             stop_pid(pid)
         self.pid_file.unlink(missing_ok=True)
         self.socket.unlink(missing_ok=True)
+        if not self.external:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def ensure_base_image(self) -> str:
         """Import `BASE_IMAGE` (busybox-static in a scratch rootfs) when the engine lacks it."""
