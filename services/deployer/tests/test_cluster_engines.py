@@ -32,7 +32,8 @@ def second_engine(engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     conf = state / "containers.conf"
     pool = '[{"base" = "10.213.0.0/16", "size" = 24}]'
     conf.write_text(f'{CONTAINERS_CONF}\n[network]\ndefault_subnet = "10.212.0.0/24"\ndefault_subnet_pools = {pool}\n')
-    env = {**os.environ, **engine.env(), "CONTAINERS_CONF": str(conf)}
+    (state / "tmp").mkdir()  # its temporary files (the base image's import) stay in its state, as the stack's do
+    env = {**os.environ, **engine.env(), "CONTAINERS_CONF": str(conf), "TMPDIR": str(state / "tmp")}
     env.pop("DOCKER_HOST", None)
     proc = subprocess.Popen(
         [
